@@ -1,0 +1,500 @@
+"""GraphClient: one requests.Session, timeouts, paging, and errors turned into typed exceptions.
+
+Every request carries ``User-Agent: rundctl/<version>`` and a fresh ``client-request-id``.
+Redirects are never followed. The token travels only through the ``auth`` object given to
+the client (a :class:`requests.auth.AuthBase`), never through ``headers=``, so a stale
+``~/.netrc`` can never replace it.
+
+Failures are classified by what the caller may safely do next (SPEC §4): a read that failed
+is re-run safe (exit 8); a create that failed after the request may have reached the service
+is "outcome unknown" (exit 9), unless the status proves it was not applied.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import requests  # noqa: TID253 - this module is only imported on paths that send requests
+import requests.auth  # noqa: TID253
+
+from rundctl.errors import (
+    ApiErrorInfo,
+    AuthRejected,
+    BadResponse,
+    Forbidden,
+    NotFound,
+    OutcomeUnknown,
+    Rejected,
+    SecurityRefused,
+    TemporaryFailure,
+)
+from rundctl.redact import safe_message
+from rundctl.wire import plan_request
+
+Kind = Literal["read", "create", "update"]
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_PAGES = 1000
+
+PERMISSION_READ = "IndustryData-Run.Read.All"
+PERMISSION_START = "IndustryData-Run.Start"
+PERMISSION_FLOWS = "IndustryData-InboundFlow.Read.All"
+PERMISSION_CREATE_NOTE = (
+    "the seed's create/update endpoint documents no permission; the published API's closest "
+    f"are {PERMISSION_START} and {PERMISSION_READ}"
+)
+
+# Response headers worth showing under --debug (nothing else is printed).
+DEBUG_HEADERS = (
+    "request-id",
+    "client-request-id",
+    "date",
+    "retry-after",
+    "location",
+    "content-type",
+    "x-ms-ags-diagnostic",
+)
+
+
+class TokenAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: Bearer`` from a token provider at send time."""
+
+    def __init__(self, get_token: Callable[[], str]) -> None:
+        self._get_token = get_token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._get_token()}"
+        return r
+
+
+class NoAuth(requests.auth.AuthBase):
+    """Sends no credential at all — and keeps requests from consulting ``~/.netrc``."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers.pop("Authorization", None)
+        return r
+
+
+@dataclass
+class Deadline:
+    """The wall-clock budget of one command (``--timeout``), on an injected monotonic clock."""
+
+    seconds: float
+    monotonic: Callable[[], float] = time.monotonic
+    start: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.start < 0:
+            self.start = self.monotonic()
+
+    def remaining(self) -> float:
+        return self.seconds - (self.monotonic() - self.start)
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    client_request_id: str
+    request_id: str | None
+    sent_at: float
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Retry-After (seconds or HTTP date), then retry-after-ms, x-ms-retry-after-ms."""
+    value = headers.get("Retry-After")
+    if value:
+        value = value.strip()
+        try:
+            seconds = float(value)
+            return seconds if seconds >= 0 else None
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None:
+            reference = time.time() if now is None else now
+            return max(0.0, when.timestamp() - reference)
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name)
+        if value:
+            try:
+                millis = float(value.strip())
+            except ValueError:
+                continue
+            if millis >= 0:
+                return millis / 1000.0
+    return None
+
+
+def parse_error(status: int, headers: Mapping[str, str], raw: bytes) -> ApiErrorInfo:
+    """The Graph error envelope, tolerant of anything else a proxy may have answered."""
+    info = ApiErrorInfo(
+        status=status,
+        request_id=headers.get("request-id"),
+        client_request_id=headers.get("client-request-id"),
+        date=headers.get("Date"),
+    )
+    try:
+        doc = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        doc = None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(error, dict):
+        code, message = error.get("code"), error.get("message")
+        info.code = code if isinstance(code, str) else None
+        info.message = message if isinstance(message, str) else None
+        inner = error.get("innerError") or error.get("innererror")
+        if isinstance(inner, dict):
+            info.request_id = info.request_id or _str_or_none(inner.get("request-id"))
+            info.client_request_id = info.client_request_id or _str_or_none(
+                inner.get("client-request-id")
+            )
+        details = error.get("details")
+        if isinstance(details, list):
+            for d in details[:50]:
+                if isinstance(d, dict) and isinstance(d.get("message"), str):
+                    target = d.get("target")
+                    prefix = f"{target}: " if isinstance(target, str) and target else ""
+                    text = d["message"]
+                    info.details.append(safe_message(text if prefix in text else prefix + text))
+    elif raw:
+        snippet = raw[:200].decode("utf-8", "replace").strip()
+        info.message = snippet or None
+    if info.message:
+        info.message = safe_message(info.message)
+    if info.code:
+        info.code = safe_message(info.code)
+    return info
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+
+    def port(p: Any) -> int | None:
+        return p.port or {"https": 443, "http": 80}.get(p.scheme)
+
+    return (pa.scheme, pa.hostname, port(pa)) == (pb.scheme, pb.hostname, port(pb))
+
+
+class GraphClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session,
+        auth: requests.auth.AuthBase,
+        deadline: Deadline,
+        debug: Callable[[str], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.auth = auth
+        self.deadline = deadline
+        self.debug = debug
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    # -- one request ---------------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        kind: Kind = "read",
+        permission: str = PERMISSION_READ,
+    ) -> Response:
+        if not same_origin(url, self.base_url):
+            raise SecurityRefused(f"refusing to send a request to a foreign host: {url}")
+        plan = plan_request(method, url, body)
+        crid = plan.headers["client-request-id"]
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise TemporaryFailure(
+                "the command's time budget (--timeout) ran out before the request was sent"
+            )
+        sent_at = time.time()
+        started = self.deadline.monotonic()
+        self._log(f"> {method} {url}{_query(params)} client-request-id={crid}")
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                params=params,
+                data=plan.body,
+                headers=plan.headers,
+                auth=self.auth,
+                timeout=(min(CONNECT_TIMEOUT, remaining), min(READ_TIMEOUT, remaining)),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise SecurityRefused(
+                f"TLS verification failed for {urlsplit(url).hostname}: {_reason(exc)}",
+                hint="TLS is always verified; set REQUESTS_CA_BUNDLE to your CA bundle if a "
+                "proxy re-signs traffic",
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise self._transport_error(exc, method, url, kind, crid, sent_at) from None
+        try:
+            raw = self._read_body(resp, kind, crid, sent_at)
+        finally:
+            resp.close()
+        elapsed = self.deadline.monotonic() - started
+        headers = resp.headers
+        self._log(
+            f"< {resp.status_code} {resp.reason} in {elapsed * 1000:.0f} ms "
+            + " ".join(f"{h}={headers[h]}" for h in DEBUG_HEADERS if h in headers)
+        )
+        if 300 <= resp.status_code < 400:
+            raise SecurityRefused(
+                f"the service answered a redirect ({resp.status_code} to "
+                f"{headers.get('Location', '?')}); rundctl never follows redirects",
+                hint="check --endpoint: it should be the API base URL itself",
+            )
+        if resp.status_code >= 400:
+            raise self._status_error(resp.status_code, headers, raw, kind, permission, crid)
+        parsed: Any = None
+        if raw.strip():
+            try:
+                parsed = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                msg = f"unreadable response from the service (HTTP {resp.status_code}, not JSON)"
+                if kind == "create":
+                    raise OutcomeUnknown(
+                        msg + "; the run may have been created",
+                        hint=_unknown_hint(crid, sent_at),
+                    ) from None
+                raise BadResponse(msg, hint="run the command again with --debug") from None
+        return Response(
+            resp.status_code, headers, parsed, crid, headers.get("request-id"), sent_at
+        )
+
+    def _read_body(
+        self, resp: requests.Response, kind: Kind, crid: str, sent_at: float
+    ) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in resp.iter_content(65536):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise BadResponse("the response is larger than 64 MiB; refusing to read it")
+                if self.deadline.expired():
+                    raise requests.exceptions.ReadTimeout("deadline")
+        except requests.exceptions.RequestException as exc:
+            raise self._transport_error(exc, resp.request.method or "GET", resp.url, kind, crid,
+                                        sent_at, reading=True) from None
+        return b"".join(chunks)
+
+    def _transport_error(
+        self,
+        exc: requests.exceptions.RequestException,
+        method: str,
+        url: str,
+        kind: Kind,
+        crid: str,
+        sent_at: float,
+        *,
+        reading: bool = False,
+    ) -> Exception:
+        host = urlsplit(url).netloc
+        if not reading and _not_sent(exc):
+            return TemporaryFailure(
+                f"could not connect to {host}: {_reason(exc)}",
+                hint="nothing was sent; check the endpoint and your network, then run again",
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            what = "no answer in time (read timeout or --timeout reached)"
+        else:
+            what = f"the connection failed after sending: {_reason(exc)}"
+        if kind in ("create", "update"):
+            return OutcomeUnknown(
+                f"{method} {url}: {what}; the change may have been applied",
+                hint=_unknown_hint(crid, sent_at),
+            )
+        return TemporaryFailure(
+            f"{method} {url}: {what}",
+            hint="reads are safe to repeat; run the command again (or raise --timeout)",
+        )
+
+    def _status_error(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        raw: bytes,
+        kind: Kind,
+        permission: str,
+        crid: str,
+    ) -> Exception:
+        info = parse_error(status, headers, raw)
+        info.client_request_id = info.client_request_id or crid
+        what = info.message or f"HTTP {status}"
+        if status == 401:
+            return AuthRejected(
+                f"not authenticated: {what}",
+                info,
+                hint="the token was rejected (expired, or issued for another audience); "
+                "get a fresh token and run again",
+            )
+        if status == 403:
+            needed = PERMISSION_CREATE_NOTE if kind != "read" else f"needs {permission}"
+            return Forbidden(f"forbidden: {what}", info, hint=f"this call {needed}")
+        if status == 404:
+            return NotFound(f"not found: {what}", info, hint="check the flow and run IDs")
+        wait = retry_after_seconds(headers)
+        if status == 429 or (status == 503 and wait is not None):
+            when = f" in {wait:.0f} s" if wait is not None else " later"
+            return TemporaryFailure(
+                f"the service is busy (HTTP {status}): {what}",
+                hint=f"nothing was applied; run the command again{when}",
+                info=info,
+            )
+        if status >= 500 or status == 408:
+            if kind in ("create", "update"):
+                return OutcomeUnknown(
+                    f"the service failed (HTTP {status}) after receiving the request: {what}",
+                    hint=_unknown_hint(crid, None),
+                )
+            return TemporaryFailure(
+                f"the service failed (HTTP {status}): {what}",
+                hint="reads are safe to repeat; run the command again",
+                info=info,
+            )
+        return Rejected(f"rejected by the service: {what}", info)
+
+    def _log(self, line: str) -> None:
+        if self.debug is not None:
+            self.debug(line)
+
+    # -- operations ----------------------------------------------------------------------
+
+    def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
+        url = path_or_url if "://" in path_or_url else self.url(path_or_url)
+        body = self.send("GET", url, **kwargs).body
+        if not isinstance(body, dict):
+            raise BadResponse("unreadable response from the service: expected a JSON object")
+        return body
+
+    def iter_collection(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        permission: str = PERMISSION_READ,
+        on_page: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every item of a paged collection, following ``@odata.nextLink`` safely."""
+        url: str | None = self.url(path)
+        query: Mapping[str, str] | None = params
+        seen: set[str] = set()
+        pages = 0
+        while url is not None:
+            pages += 1
+            if pages > MAX_PAGES:
+                raise BadResponse(f"more than {MAX_PAGES} pages; stopping")
+            page = self.get_json(url, params=query, permission=permission)
+            if on_page is not None:
+                on_page(page)
+            value = page.get("value")
+            if not isinstance(value, list):
+                raise BadResponse("unreadable response from the service: no 'value' list")
+            for item in value:
+                if isinstance(item, dict):
+                    yield item
+            next_link = page.get("@odata.nextLink")
+            if next_link is None:
+                return
+            if not isinstance(next_link, str) or not next_link.startswith(("http://", "https://")):
+                raise BadResponse("unreadable response: @odata.nextLink is not an absolute URL")
+            if not same_origin(next_link, self.base_url):
+                raise SecurityRefused(
+                    f"@odata.nextLink points to another host ({urlsplit(next_link).netloc}); "
+                    "refusing to follow it"
+                )
+            if next_link in seen:
+                raise BadResponse("the service returned the same page link twice (a page loop)")
+            seen.add(next_link)
+            url, query = next_link, None
+
+
+def _query(params: Mapping[str, str] | None) -> str:
+    if not params:
+        return ""
+    return "?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost readable cause of a requests/urllib3 error, without the URL noise."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    text = str(exc)
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            text = str(reason)
+            continue
+        args = getattr(current, "args", ())
+        if args and isinstance(args[0], BaseException):
+            current = args[0]
+            text = str(current)
+            continue
+        break
+    if "Connection refused" in text:
+        return "connection refused"
+    return safe_message(text)
+
+
+def _not_sent(exc: requests.exceptions.RequestException) -> bool:
+    """True when the request certainly never reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        import urllib3.exceptions
+
+        current: object = exc
+        for _ in range(6):
+            if isinstance(current, urllib3.exceptions.NewConnectionError):
+                return True
+            nxt = getattr(current, "reason", None)
+            if nxt is None:
+                args = getattr(current, "args", ())
+                nxt = args[0] if args else None
+            if nxt is None:
+                break
+            current = nxt
+    return False
+
+
+def _unknown_hint(crid: str, sent_at: float | None) -> str:
+    when = ""
+    if sent_at is not None:
+        when = " sent at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent_at))
+    return (
+        f"client-request-id {crid}{when}; list the flow's runs to check before running again"
+    )

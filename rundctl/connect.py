@@ -1,0 +1,62 @@
+"""From checked settings to a working GraphClient (credential, sandbox, session).
+
+Imported only by commands that talk to a service, so requests stays out of ``--help``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rundctl import auth
+from rundctl.client import Deadline, GraphClient, NoAuth, TokenAuth
+from rundctl.deps import Deps
+from rundctl.redact import redact
+from rundctl.settings import ConnSettings
+
+
+def sandbox_db_path(env: dict[str, str] | os._Environ[str]) -> str:
+    """The embedded sandbox's persistent store: RUNDCTL_SANDBOX_DB or the user data dir."""
+    override = env.get("RUNDCTL_SANDBOX_DB")
+    if override:
+        return override
+    base = env.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    folder = Path(base) / "rundctl"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / "sandbox.db")
+
+
+@contextmanager
+def open_client(deps: Deps, conn: ConnSettings) -> Iterator[GraphClient]:
+    credential = auth.resolve(
+        conn.auth_mode, conn.endpoint, deps.env, token_file=conn.token_file, stdin=deps.stdin
+    )
+    sandbox = None
+    base_url = conn.endpoint.url
+    if conn.endpoint.sandbox:
+        from rundctl.sandbox.server import Sandbox, SandboxOptions
+
+        sandbox = Sandbox(SandboxOptions(port=0, db=sandbox_db_path(dict(deps.env))))
+        base_url = sandbox.start()
+    assert base_url is not None
+    session = deps.session_factory()
+    debug = None
+    if conn.debug:
+
+        def debug(line: str) -> None:
+            deps.stderr.write("rundctl: debug: " + redact(line) + "\n")
+
+    try:
+        yield GraphClient(
+            base_url,
+            session=session,
+            auth=TokenAuth(credential.get_token) if credential.get_token else NoAuth(),
+            deadline=Deadline(conn.timeout, deps.monotonic),
+            debug=debug,
+        )
+    finally:
+        session.close()
+        if sandbox is not None:
+            sandbox.stop()

@@ -1,0 +1,69 @@
+"""The injected world: streams, environment, clocks and lazy factories.
+
+Production builds one :class:`Deps` from the process (:func:`from_process`); tests build one
+with fakes and pass it as ``CliRunner.invoke(app, args, obj=deps)``. Nothing here imports
+requests or azure.identity at module level: factories import inside.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, BinaryIO, TextIO
+
+if TYPE_CHECKING:
+    import requests
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_session() -> requests.Session:
+    import requests
+
+    return requests.Session()
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (ValueError, OSError):
+        return False
+
+
+@dataclass
+class Deps:
+    env: Mapping[str, str]
+    stdin: BinaryIO
+    stdout: TextIO
+    stderr: TextIO
+    clock: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    session_factory: Callable[[], requests.Session] = _new_session
+    stdin_tty: bool | None = None
+    stdout_tty: bool | None = None
+    stderr_tty: bool | None = None
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.stdin_tty is None:
+            self.stdin_tty = _isatty(self.stdin)
+        if self.stdout_tty is None:
+            self.stdout_tty = _isatty(self.stdout)
+        if self.stderr_tty is None:
+            self.stderr_tty = _isatty(self.stderr)
+
+    def close(self) -> None:
+        while self.cleanups:
+            self.cleanups.pop()()
+
+
+def from_process() -> Deps:
+    return Deps(env=os.environ, stdin=sys.stdin.buffer, stdout=sys.stdout, stderr=sys.stderr)

@@ -1,0 +1,251 @@
+"""Showing results: table / json / ndjson / tsv / id / none.
+
+Machine formats are written with plain writes (never through rich, which would turn tabs
+into spaces and wrap). rich is imported only for ``table``. Every string from the server or
+the user is printed as data: control characters are neutralised and rich markup is never
+interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rundctl.redact import neutralise
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+TSV_COLUMNS = ("id", "displayName", "status", "startDateTime", "endDateTime")
+
+STATUS_STYLE = {
+    "running": "bold cyan",
+    "completed": "bold green",
+    "completedWithWarnings": "bold yellow",
+    "completedWithErrors": "bold dark_orange",
+    "failed": "bold red",
+}
+
+# json.dumps leaves C1 controls and bidi overrides raw when ensure_ascii=False.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def to_json(obj: Any, *, indent: int | None = 2) -> str:
+    seps = (",", ": ") if indent is not None else (",", ":")
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, separators=seps)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def tsv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else to_json(value, indent=None)
+    text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return neutralise(text.replace("\r", "\\r"))
+
+
+def tsv_line(run: Mapping[str, Any]) -> str:
+    return "\t".join(tsv_field(run.get(col)) for col in TSV_COLUMNS)
+
+
+# -- human-friendly times ---------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Lenient ISO 8601 for display: Z or offset, 0-7+ fractional digits, naive means UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def relative_time(when: datetime, now: datetime) -> str:
+    delta = (now - when).total_seconds()
+    if abs(delta) < 5:
+        return "just now"
+    text = human_duration(abs(delta))
+    return f"{text} ago" if delta > 0 else f"in {text}"
+
+
+def run_duration(run: Mapping[str, Any], now: datetime) -> str:
+    start = parse_time(run.get("startDateTime"))
+    if start is None:
+        return ""
+    end = parse_time(run.get("endDateTime"))
+    if end is None:
+        return human_duration((now - start).total_seconds()) + " so far" if run.get(
+            "status"
+        ) == "running" else ""
+    return human_duration((end - start).total_seconds())
+
+
+# -- the renderer ------------------------------------------------------------------------
+
+
+class Renderer:
+    """Writes results in one format to one stream."""
+
+    def __init__(
+        self,
+        fmt: str,
+        out: TextIO,
+        *,
+        now: datetime,
+        tty: bool,
+        env: Mapping[str, str],
+    ) -> None:
+        self.fmt = fmt
+        self.out = out
+        self.now = now
+        self.tty = tty
+        self.env = env
+
+    # A single object (a created run, one run, a dry-run request...).
+    def one(self, run: Mapping[str, Any]) -> None:
+        if self.fmt == "none":
+            return
+        if self.fmt == "json":
+            self.out.write(to_json(run) + "\n")
+        elif self.fmt == "ndjson":
+            self.out.write(to_json(run, indent=None) + "\n")
+        elif self.fmt == "tsv":
+            self.out.write(tsv_line(run) + "\n")
+        elif self.fmt == "id":
+            self.out.write(tsv_field(run.get("id")) + "\n")
+        else:
+            self._run_table(run)
+        self.out.flush()
+
+    # A collection: streamed for ndjson/tsv/id/json (json as ONE array, written as it comes).
+    def many(self, runs: Iterable[Mapping[str, Any]]) -> int:
+        count = 0
+        if self.fmt == "table":
+            items = list(runs)
+            self._runs_table(items)
+            return len(items)
+        if self.fmt == "json":
+            self.out.write("[")
+            for run in runs:
+                body = to_json(run).replace("\n", "\n  ")
+                self.out.write(("," if count else "") + "\n  " + body)
+                count += 1
+            self.out.write("\n]\n" if count else "]\n")
+            self.out.flush()
+            return count
+        for run in runs:
+            count += 1
+            if self.fmt == "ndjson":
+                self.out.write(to_json(run, indent=None) + "\n")
+            elif self.fmt == "tsv":
+                self.out.write(tsv_line(run) + "\n")
+            elif self.fmt == "id":
+                self.out.write(tsv_field(run.get("id")) + "\n")
+            self.out.flush()
+        return count
+
+    # -- rich -------------------------------------------------------------------------
+
+    def console(self) -> Console:
+        return make_console(self.out, tty=self.tty, env=self.env)
+
+    def _status(self, status: Any) -> Any:
+        from rich.text import Text
+
+        text = neutralise(str(status)) if status is not None else ""
+        return Text(text, style=STATUS_STYLE.get(text, "bold magenta"))
+
+    def _when(self, value: Any) -> str:
+        when = parse_time(value)
+        if when is None:
+            return neutralise(str(value)) if value else ""
+        if self.tty:
+            stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            return f"{relative_time(when, self.now)} ({stamp})"
+        return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    def _run_table(self, run: Mapping[str, Any]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        table.add_row("ID", Text(neutralise(str(run.get("id", "")))))
+        table.add_row("Name", Text(neutralise(str(run.get("displayName", "")))))
+        table.add_row("Status", self._status(run.get("status")))
+        table.add_row("Started", Text(self._when(run.get("startDateTime"))))
+        if run.get("endDateTime") or "endDateTime" in run:
+            table.add_row("Ended", Text(self._when(run.get("endDateTime")) or "-"))
+        duration = run_duration(run, self.now)
+        if duration:
+            table.add_row("Duration", Text(duration))
+        error = run.get("blockingError")
+        if isinstance(error, Mapping):
+            parts = [str(error.get(k)) for k in ("code", "message") if error.get(k)]
+            if error.get("target"):
+                parts.append(f"(target: {error.get('target')})")
+            table.add_row("Blocking error", Text(neutralise(": ".join(parts[:2]) + (
+                " " + parts[2] if len(parts) > 2 else "")), style="red"))
+        stats = run.get("statistics")
+        if isinstance(stats, Mapping):
+            table.add_row("Statistics", Text(neutralise(to_json(stats, indent=None))))
+        self.console().print(table)
+
+    def _runs_table(self, runs: list[Mapping[str, Any]]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        console = self.console()
+        if not runs:
+            return
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("ID", "NAME", "STATUS", "STARTED", "DURATION"):
+            table.add_column(col, overflow="fold")
+        for run in runs:
+            table.add_row(
+                Text(neutralise(str(run.get("id", "")))),
+                Text(neutralise(str(run.get("displayName", "")))),
+                self._status(run.get("status")),
+                Text(self._when(run.get("startDateTime"))),
+                Text(run_duration(run, self.now)),
+            )
+        console.print(table)
+
+
+def make_console(out: TextIO, *, tty: bool, env: Mapping[str, str]) -> Console:
+    from rich.console import Console
+
+    no_color = "NO_COLOR" in env and env.get("NO_COLOR", "") != ""
+    force = env.get("FORCE_COLOR", "") not in ("", "0")
+    dumb = env.get("TERM", "") == "dumb"
+    return Console(
+        file=out,
+        force_terminal=True if (force and not no_color) else tty,
+        no_color=no_color or dumb,
+        color_system=None if (no_color or dumb) else "auto",
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=False,
+        _environ=dict(env),
+    )

@@ -1,0 +1,266 @@
+"""SQLite storage for the sandbox: runs and the flows they were created in.
+
+One connection shared by the server's threads behind a lock (SQLite serialises writers anyway,
+and ``:memory:`` databases exist per connection). File databases use WAL and survive restarts.
+Bodies are stored as the JSON the service returns; ``status`` and ``start_key`` are copied into
+columns so filters, ordering and keyset paging run in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rundctl.sandbox.odata import Compare, Cursor, Expr, Logical, start_key
+
+if TYPE_CHECKING:
+    import sqlite3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    flow_id TEXT NOT NULL,
+    parent_id TEXT NULL,
+    seq INTEGER NOT NULL UNIQUE,
+    start_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    due_at REAL NULL,
+    outcome TEXT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_flow_order ON runs (flow_id, start_key, seq);
+CREATE INDEX IF NOT EXISTS runs_order ON runs (start_key, seq);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_id);
+CREATE INDEX IF NOT EXISTS runs_due ON runs (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS flows (
+    id TEXT PRIMARY KEY,
+    first_seen REAL NOT NULL
+);
+"""
+
+_SQL_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_COLUMNS = {"status": "status", "startDateTime": "start_key"}
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    id: str
+    flow_id: str
+    parent_id: str | None
+    seq: int
+    start_key: str
+    body: dict[str, Any]
+    due_at: float | None = None
+    outcome: str | None = None
+
+    def cursor(self, descending: bool) -> Cursor:
+        return Cursor(descending, self.start_key, self.seq)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which runs a listing covers: all, one flow's, or one run's children."""
+
+    flow_id: str | None = None
+    parent_id: str | None = None
+
+
+def compile_filter(expr: Expr, params: list[object]) -> str:
+    """SQL for a parsed ``$filter``; values go to *params*."""
+    if isinstance(expr, Compare):
+        params.append(expr.value)
+        return f"{_COLUMNS[expr.field]} {_SQL_OPS[expr.op]} ?"
+    if isinstance(expr, Logical):
+        left = compile_filter(expr.left, params)
+        right = compile_filter(expr.right, params)
+        return f"({left} {expr.op.upper()} {right})"
+    return f"(NOT {compile_filter(expr.operand, params)})"
+
+
+class RunStore:
+    """Runs and flows in one SQLite database (a file path or ``:memory:``)."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self.path = path
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=10.0
+        )
+        self._db.row_factory = sqlite3.Row
+        if path != ":memory:" and not path.startswith("file::memory:"):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create(
+        self,
+        body: dict[str, Any],
+        *,
+        flow_id: str,
+        parent_id: str | None = None,
+        now: float,
+        due_at: float | None = None,
+        outcome: str | None = None,
+    ) -> StoredRun:
+        """Insert a run (``body["id"]`` is its key) and remember its flow."""
+        run_id = str(body["id"])
+        key = _key_of(body)
+        with self._transaction() as db:
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+            db.execute(
+                "INSERT INTO runs (id, flow_id, parent_id, seq, start_key, status, body,"
+                " created_at, due_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    flow_id,
+                    parent_id,
+                    seq,
+                    key,
+                    str(body.get("status", "")),
+                    _dumps(body),
+                    now,
+                    due_at,
+                    outcome,
+                ),
+            )
+            db.execute("INSERT OR IGNORE INTO flows (id, first_seen) VALUES (?, ?)", (flow_id, now))
+        return StoredRun(run_id, flow_id, parent_id, int(seq), key, body, due_at, outcome)
+
+    def update(self, run_id: str, body: dict[str, Any], *, keep_schedule: bool = True) -> None:
+        """Replace a run's body; ``keep_schedule=False`` cancels a pending ``start`` outcome."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET body = ?, status = ?, start_key = ?,"
+                " due_at = CASE WHEN ? THEN due_at END WHERE id = ?",
+                (_dumps(body), str(body.get("status", "")), _key_of(body), keep_schedule, run_id),
+            )
+
+    def due(self, now: float) -> list[StoredRun]:
+        """Runs made by ``start`` whose outcome is due (read lazily, no timer thread)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM runs WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY seq", (now,)
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def settle(self, run_id: str, body: dict[str, Any]) -> None:
+        """Store the final body of a due run and clear its schedule."""
+        self.update(run_id, body, keep_schedule=False)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, run_id: str, flow_id: str | None = None) -> StoredRun | None:
+        sql, params = "SELECT * FROM runs WHERE id = ?", [run_id]
+        if flow_id is not None:
+            sql += " AND flow_id = ?"
+            params.append(flow_id)
+        with self._lock:
+            row = self._db.execute(sql, params).fetchone()
+        return None if row is None else _run(row)
+
+    def list_runs(
+        self,
+        scope: Scope,
+        *,
+        where: Expr | None = None,
+        descending: bool = True,
+        after: Cursor | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[StoredRun]:
+        """One page of runs, ordered by startDateTime then insertion order (keyset paging)."""
+        clauses, params = self._where(scope, where)
+        if after is not None:
+            op = "<" if descending else ">"
+            clauses.append(f"(start_key {op} ? OR (start_key = ? AND seq {op} ?))")
+            params += [after.start_key, after.start_key, after.seq]
+        direction = "DESC" if descending else "ASC"
+        sql = "SELECT * FROM runs"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY start_key {direction}, seq {direction} LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_run(row) for row in rows]
+
+    def count(self, scope: Scope, *, where: Expr | None = None) -> int:
+        clauses, params = self._where(scope, where)
+        sql = "SELECT COUNT(*) FROM runs"
+        if clauses:  # fixed SQL fragments; every value is a bound parameter
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            (total,) = self._db.execute(sql, params).fetchone()
+        return int(total)
+
+    def flows(self) -> list[tuple[str, float]]:
+        """Every flow a run was created in, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, first_seen FROM flows ORDER BY first_seen, id")
+            return [(str(r["id"]), float(r["first_seen"])) for r in rows.fetchall()]
+
+    def flow(self, flow_id: str) -> tuple[str, float] | None:
+        with self._lock:
+            row = self._db.execute("SELECT id, first_seen FROM flows WHERE id = ?", (flow_id,)).fetchone()
+        return None if row is None else (str(row["id"]), float(row["first_seen"]))
+
+    @staticmethod
+    def _where(scope: Scope, expr: Expr | None) -> tuple[list[str], list[object]]:
+        where: list[str] = []
+        params: list[object] = []
+        if scope.flow_id is not None:
+            where.append("flow_id = ?")
+            params.append(scope.flow_id)
+        if scope.parent_id is not None:
+            where.append("parent_id = ?")
+            params.append(scope.parent_id)
+        if expr is not None:
+            where.append(compile_filter(expr, params))
+        return where, params
+
+
+def _dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _key_of(body: dict[str, Any]) -> str:
+    value = body.get("startDateTime")
+    key = start_key(value) if isinstance(value, str) else None
+    return key or ""
+
+
+def _run(row: sqlite3.Row) -> StoredRun:
+    return StoredRun(
+        id=row["id"],
+        flow_id=row["flow_id"],
+        parent_id=row["parent_id"],
+        seq=int(row["seq"]),
+        start_key=row["start_key"],
+        body=json.loads(row["body"]),
+        due_at=row["due_at"],
+        outcome=row["outcome"],
+    )
