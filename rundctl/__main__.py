@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 
 def _utf8_streams() -> None:
@@ -21,6 +22,28 @@ def _utf8_streams() -> None:
                 pass
 
 
+def _only_invoked_command(app: Any, argv: list[str]) -> Any:
+    """A copy of *app* holding just the command being run.
+
+    Typer builds a click command for every registered command on each start; building only
+    the one invoked keeps start-up flat as commands are added. ``rundctl``, ``--help`` and
+    unknown names still get the full app (for the command list and "did you mean").
+    """
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or any(a in ("-h", "--help", "--version") for a in argv[: argv.index(first)]):
+        return app
+    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__) == first]
+    groups = [g for g in app.registered_groups if g.name == first]
+    if not chosen and not groups:
+        return app
+    import copy
+
+    narrow = copy.copy(app)
+    narrow.registered_commands = chosen
+    narrow.registered_groups = groups
+    return narrow
+
+
 def main(argv: list[str] | None = None) -> None:
     _utf8_streams()
     try:
@@ -30,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         from rundctl.cli import app
 
         try:
-            result = app(args=argv, prog_name="rundctl", standalone_mode=False)
+            args = sys.argv[1:] if argv is None else argv
+            target = _only_invoked_command(app, args)
+            result = target(args=args, prog_name="rundctl", standalone_mode=False)
         except click_exc.NoArgsIsHelpError as exc:
             exc.show()
             sys.exit(2)

@@ -32,11 +32,12 @@ _LIMIT_TEXT = "1 MiB"
 _NDJSON_HINT = "for many runs, use NDJSON: one JSON object per line (no size limit on the file)"
 
 # A JSON string (escapes included) or one structural character: enough to measure depth and
-# find top-level commas without a recursive parser.
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
-_PLAIN_KEY = re.compile(r'[^\x00-\x20\x7f-\x9f\[\]"\\]+')
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+# find top-level commas without a recursive parser. Patterns are plain strings compiled on first use
+# (re caches them), so importing this module stays cheap.
+_LEXEME = "(?s)" r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]'
+_PLAIN_KEY = r'[^\x00-\x20\x7f-\x9f\[\]"\\]+'
+_SURROGATE = "[\ud800-\udfff]"
+_SURROGATE_HINT = r"\\u[dD][89a-fA-F]|[\ud800-\udfff]"
 
 
 def json_type(value: object) -> str:
@@ -65,7 +66,7 @@ def json_path(parts: Sequence[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
+        elif re.fullmatch(_PLAIN_KEY, part):
             out = f"{out}.{part}" if out else part
         else:
             out += f"[{json.dumps(part)}]"
@@ -150,7 +151,7 @@ def _too_deep_at(text: str) -> int | None:
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return None
     depth = 0
-    for match in _TOKEN.finditer(text):
+    for match in re.finditer(_LEXEME, text):
         char = text[match.start()]
         if char in "[{":
             depth += 1
@@ -228,7 +229,7 @@ def _analyse(text: str, line: int | None) -> tuple[object, list[Problem], int | 
     except RecursionError:  # unreachable after the depth scan; never let it escape
         return None, [Problem("", f"nesting is deeper than {MAX_DEPTH} levels", line)], None
 
-    check_strings = _SURROGATE_HINT.search(text) is not None
+    check_strings = re.search(_SURROGATE_HINT, text) is not None
     if not (dups or bads or check_strings):
         return value, [], None
     return value, _walk(value, dups, bads, check_strings, line), None
@@ -255,7 +256,7 @@ def _walk(
                 problems.append(Problem(json_path([*parts, key]), f"duplicate key '{key}'", line))
             children: list[tuple[object, list[str | int]]] = []
             for key, child in value.items():
-                if check_strings and _SURROGATE.search(key):
+                if check_strings and re.search(_SURROGATE, key):
                     problems.append(Problem(json_path([*parts, key]), f"key {lone}", line))
                 children.append((child, [*parts, key]))
             stack.extend(reversed(children))
@@ -264,7 +265,7 @@ def _walk(
         elif isinstance(value, _Bad):
             found.add(id(value))
             problems.append(Problem(json_path(parts), value.message, line))
-        elif check_strings and isinstance(value, str) and _SURROGATE.search(value):
+        elif check_strings and isinstance(value, str) and re.search(_SURROGATE, value):
             problems.append(Problem(json_path(parts), f"string {lone}", line))
     # Inside the second value of a duplicate key (dropped): report without a path.
     for obj, keys in dups:
@@ -332,7 +333,7 @@ def _element_lines(text: str) -> list[int]:
     """Line on which each element of the top-level array in ``text`` starts."""
     starts: list[int] = []
     depth = 0
-    for match in _TOKEN.finditer(text):
+    for match in re.finditer(_LEXEME, text):
         char = text[match.start()]
         if char in "[{":
             depth += 1
@@ -471,9 +472,7 @@ def iter_records(stream: BinaryIO, *, source: str = "input") -> Iterator[tuple[i
             yield lineno, value
     else:
         if readline(limit):
-            problems.append(
-                Problem("", f"too many problems; stopped reading {source} at line {lineno}")
-            )
+            problems.append(Problem("", f"too many problems; stopped reading {source} at line {lineno}"))
     if problems:
         raise InvalidInput(problems)
 

@@ -128,15 +128,16 @@ def status_problem(value: object) -> str | None:
 
 # --------------------------------------------------------------------------- timestamps
 
-_TIMESTAMP = re.compile(
+# Patterns are plain strings compiled on first use (re caches them): imports stay cheap.
+_TIMESTAMP = (
     r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})(?P<sep>[Tt ])"
     r"(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})(?:\.(?P<frac>[0-9]+))?"
     r"(?P<off>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
-_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_WEEK_DATE = re.compile(r"[0-9]{4}-?[Ww][0-9]{2}.*")
-_ORDINAL_DATE = re.compile(r"[0-9]{4}-[0-9]{3}(?:[Tt].*)?")
-_BASIC_FORMAT = re.compile(r"[0-9]{8}(?:[Tt][0-9].*)?")
+_DATE_ONLY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_WEEK_DATE = r"[0-9]{4}-?[Ww][0-9]{2}.*"
+_ORDINAL_DATE = r"[0-9]{4}-[0-9]{3}(?:[Tt].*)?"
+_BASIC_FORMAT = r"[0-9]{8}(?:[Tt][0-9].*)?"
 
 
 def format_utc(dt: datetime) -> str:
@@ -168,7 +169,7 @@ def parse_timestamp(value: object, *, allow_now: bool = False, now: datetime | N
             raise TypeError("parse_timestamp: 'now' needs an aware datetime")
         return format_utc(now)
 
-    match = _TIMESTAMP.fullmatch(value)
+    match = re.fullmatch(_TIMESTAMP, value)
     if match is None:
         raise ValueError(_shape_problem(value))
     sep, frac, off = match["sep"], match["frac"] or "", match["off"]
@@ -212,26 +213,21 @@ def parse_timestamp(value: object, *, allow_now: bool = False, now: datetime | N
         try:
             utc = local - delta if off[0] == "+" else local + delta
         except OverflowError:
-            raise ValueError(
-                f"'{value}' is out of range after conversion to UTC (years 0001-9999)"
-            ) from None
-    text = (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-    )
+            raise ValueError(f"'{value}' is out of range after conversion to UTC (years 0001-9999)") from None
+    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     return f"{text}.{frac}Z" if frac else f"{text}Z"
 
 
 def _shape_problem(value: str) -> str:
     """Explain why ``value`` does not even look like an RFC 3339 date-time."""
     rfc = f"give an RFC 3339 date-time like {_EXAMPLE_TS}"
-    if _DATE_ONLY.fullmatch(value):
+    if re.fullmatch(_DATE_ONLY, value):
         return f"'{value}' is a date without a time; give a date-time like {value}T00:00:00Z"
-    if _WEEK_DATE.fullmatch(value):
+    if re.fullmatch(_WEEK_DATE, value):
         return f"'{value}' is an ISO 8601 week date; {rfc}"
-    if _ORDINAL_DATE.fullmatch(value):
+    if re.fullmatch(_ORDINAL_DATE, value):
         return f"'{value}' is an ISO 8601 ordinal date; {rfc}"
-    if _BASIC_FORMAT.fullmatch(value):
+    if re.fullmatch(_BASIC_FORMAT, value):
         return f"'{value}' is in ISO 8601 basic format; use the extended form like {_EXAMPLE_TS}"
     return f"'{value}' is not an RFC 3339 timestamp; {rfc}"
 
@@ -273,9 +269,7 @@ def parse_stat_assignment(text: str) -> tuple[list[str], object]:
     return segments, value
 
 
-def _set_stats(
-    statistics: dict[str, object], stats: Sequence[str], problems: _Problems
-) -> dict[str, object]:
+def _set_stats(statistics: dict[str, object], stats: Sequence[str], problems: _Problems) -> dict[str, object]:
     """Apply each ``--stat K=V`` to ``statistics`` (modified in place and returned)."""
     for text in stats:
         try:
@@ -292,8 +286,7 @@ def _set_stats(
                 path = json_path(["statistics", *segments[: depth + 1]])
                 problems.add(
                     path,
-                    f"--stat {text}: cannot set a key inside {json_type(child)} "
-                    f"(expected an object)",
+                    f"--stat {text}: cannot set a key inside {json_type(child)} (expected an object)",
                 )
                 break
             target = child
@@ -317,9 +310,7 @@ def _check_annotation(key: str, value: object, path: str, problems: _Problems) -
         problems.add(path, _expected("a string", value))
 
 
-def _check_error_object(
-    value: object, path: str, problems: _Problems, known: Sequence[str]
-) -> None:
+def _check_error_object(value: object, path: str, problems: _Problems, known: Sequence[str]) -> None:
     """blockingError (``known`` = _ERROR_FIELDS), its innerError, or one of the details."""
     if not isinstance(value, dict):
         problems.add(path, _expected("an object", value))
@@ -475,9 +466,7 @@ class Overrides:
         return any(v is not None for v in (self.error_code, self.error_message, self.error_target))
 
 
-def _flag_timestamp(
-    raw: str, flag: str, path: str, now: datetime, problems: _Problems
-) -> str | None:
+def _flag_timestamp(raw: str, flag: str, path: str, now: datetime, problems: _Problems) -> str | None:
     try:
         return parse_timestamp(raw, allow_now=True, now=now)
     except ValueError as exc:
@@ -591,11 +580,7 @@ def build_create_payload(
     flagged = {p.path for p in flag_problems}
     problems = [
         *flag_problems,
-        *(
-            p
-            for p in validate_run(merged, line=line)
-            if not (p.path in flagged and p.message == _MISSING)
-        ),
+        *(p for p in validate_run(merged, line=line) if not (p.path in flagged and p.message == _MISSING)),
     ]
     if problems:
         raise InvalidInput(problems)
@@ -627,9 +612,7 @@ def build_patch_payload(
         raise _nothing_to_update()
     problems = _Problems()
     base = stored or {}
-    values, _ = _flag_values(
-        overrides, now, problems, base.get("statistics"), base.get("blockingError")
-    )
+    values, _ = _flag_values(overrides, now, problems, base.get("statistics"), base.get("blockingError"))
     patch = {key: values[key] for key in RUN_FIELDS if key in values}
     for key, value in patch.items():
         _check_field(key, value, problems)

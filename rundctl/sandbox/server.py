@@ -699,6 +699,9 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 300  # idle keep-alive connections are closed after this
     server: _Server
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def setup(self) -> None:
         super().setup()
         with self.server.connections_lock:
