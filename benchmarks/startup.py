@@ -78,6 +78,12 @@ def main() -> int:
     args = parser.parse_args()
     env_note = f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
     print(f"rundctl start-up benchmark ({env_note}; medians of {args.runs} interleaved runs)")
+    # pip compiles bytecode on a normal install; an editable install under
+    # PYTHONDONTWRITEBYTECODE would otherwise recompile rundctl on every start.
+    import rundctl
+
+    subprocess.run([PY, "-m", "compileall", "-q", str(Path(rundctl.__file__).parent)], check=True,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp, "one_command_app.py")

@@ -174,10 +174,12 @@ class Renderer:
         text = neutralise(str(status)) if status is not None else ""
         return Text(text, style=STATUS_STYLE.get(text, "bold magenta"))
 
-    def _when(self, value: Any) -> str:
+    def _when(self, value: Any, *, short: bool = False) -> str:
         when = parse_time(value)
         if when is None:
             return neutralise(str(value)) if value else ""
+        if self.tty and short:
+            return relative_time(when, self.now)
         if self.tty:
             stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             return f"{relative_time(when, self.now)} ({stamp})"
@@ -219,14 +221,17 @@ class Renderer:
         if not runs:
             return
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for col in ("ID", "NAME", "STATUS", "STARTED", "DURATION"):
-            table.add_column(col, overflow="fold")
+        table.add_column("ID", no_wrap=True, min_width=36)
+        table.add_column("NAME", overflow="ellipsis", ratio=1)
+        table.add_column("STATUS", no_wrap=True)
+        table.add_column("STARTED", no_wrap=True)
+        table.add_column("DURATION", no_wrap=True)
         for run in runs:
             table.add_row(
                 Text(neutralise(str(run.get("id", "")))),
-                Text(neutralise(str(run.get("displayName", "")))),
+                Text(neutralise(str(run.get("displayName", ""))), no_wrap=True),
                 self._status(run.get("status")),
-                Text(self._when(run.get("startDateTime"))),
+                Text(self._when(run.get("startDateTime"), short=True)),
                 Text(run_duration(run, self.now)),
             )
         console.print(table)
