@@ -70,10 +70,11 @@ CloudOpt = Annotated[
                  rich_help_panel=CONNECTION),
 ]
 TimeoutOpt = Annotated[
-    str,
+    str | None,
     typer.Option("--timeout", metavar="DURATION", envvar="RUNDCTL_TIMEOUT",
-                 help="Wall-clock limit for the whole command: 90, 90s, 2m, 1h.",
-                 rich_help_panel=CONNECTION),
+                 help="Wall-clock limit for the whole command (90, 90s, 2m, 1h). "
+                 "[default: 120s; 30m when waiting]", rich_help_panel=CONNECTION,
+                 show_default=False),
 ]
 DebugOpt = Annotated[
     bool,
@@ -154,9 +155,32 @@ ErrorTargetOpt = Annotated[
                              rich_help_panel=INPUT, show_default=False)
 ]
 
+WAIT = "Wait"
+WaitFlag = Annotated[
+    bool, typer.Option("--wait", help="Then follow the run until it ends (exit codes as wait).",
+                       rich_help_panel=WAIT)
+]
+IntervalOpt = Annotated[
+    str, typer.Option("--interval", metavar="auto|DURATION",
+                      help="Poll interval: auto (5s growing to 60s) or e.g. 15s.",
+                      rich_help_panel=WAIT)
+]
+FailOnOpt = Annotated[
+    str, typer.Option("--fail-on", metavar="errors|warnings|never",
+                      help="Which outcomes exit non-zero: errors (completedWithErrors -> 14), "
+                      "warnings (also completedWithWarnings -> 15), never (only failed -> 13).",
+                      rich_help_panel=WAIT)
+]
+NotFoundGraceOpt = Annotated[
+    str, typer.Option("--not-found-grace", metavar="DURATION",
+                      help="Keep polling a run that is not found yet for this long.",
+                      rich_help_panel=WAIT)
+]
+
 DEFAULT_CLOUD = "global"
 DEFAULT_AUTH = "auto"
 DEFAULT_TIMEOUT = "120"
+DEFAULT_WAIT_TIMEOUT = "30m"
 
 # -- error handling: the one place errors become exit codes -----------------------------
 
@@ -240,8 +264,8 @@ def renderer(deps: Deps, fmt: str) -> Any:
 
 
 def conn_settings(
-    endpoint: str | None, cloud: str, auth: str, token_file: str | None, timeout: str,
-    debug: bool,
+    endpoint: str | None, cloud: str, auth: str, token_file: str | None, timeout: str | None,
+    debug: bool, *, waiting: bool = False,
 ) -> Any:
     from rundctl.settings import (
         ConnSettings,
@@ -257,7 +281,9 @@ def conn_settings(
         cloud=parsed_cloud,
         auth_mode=parse_auth_mode(auth),
         token_file=token_file,
-        timeout=parse_duration(timeout),
+        timeout=parse_duration(
+            timeout or (DEFAULT_WAIT_TIMEOUT if waiting else DEFAULT_TIMEOUT)
+        ),
         debug=debug,
     )
 
@@ -319,6 +345,71 @@ def build_overrides(
     )
 
 
+def status_flag(text: str) -> str:
+    from rundctl import model
+
+    status = model.normalize_status(text)
+    if status is None:
+        raise UsageError(f"--status: {model.status_problem(text) or text}")
+    return status
+
+
+def time_flag(deps: Deps, text: str | None, name: str) -> str | None:
+    """``--since``/``--until``: an RFC 3339 timestamp, ``now``, or an age like 24h / 7d."""
+    if text is None:
+        return None
+    from datetime import timedelta
+
+    from rundctl import model
+    from rundctl.settings import DURATION_PATTERN, parse_duration
+
+    now = deps.clock()
+    if DURATION_PATTERN.match(text):
+        return model.format_utc(now - timedelta(seconds=parse_duration(text, name=name)))
+    try:
+        return model.parse_timestamp(text, allow_now=True, now=now)
+    except ValueError as exc:
+        raise UsageError(f"{name}: {exc}", hint="give a timestamp like 2026-11-01T00:00:00Z "
+                         "or an age like 24h or 7d") from None
+
+
+def wait_options(timeout: float, interval: str, fail_on: str, grace: str) -> Any:
+    from rundctl.settings import parse_duration
+    from rundctl.wait import FAIL_ON, WaitOptions
+
+    if fail_on.strip().lower() not in FAIL_ON:
+        raise UsageError(f"--fail-on: '{fail_on}' is not one of {', '.join(FAIL_ON)}")
+    every = None if interval.strip().lower() == "auto" else parse_duration(interval,
+                                                                            name="--interval")
+    return WaitOptions(timeout=timeout, interval=every, fail_on=fail_on.strip().lower(),
+                       not_found_grace=parse_duration(grace, name="--not-found-grace"))
+
+
+def follow(deps: Deps, client: Any, run_id: str, flow_id: str | None, options: Any,
+           fmt: str) -> None:
+    """Wait for a run to end, print it, and exit with the outcome's code."""
+    from rundctl import runs
+    from rundctl.progress import WaitProgress
+    from rundctl.wait import wait_for
+
+    progress = WaitProgress(deps, run_id)
+    try:
+        result = wait_for(
+            lambda: runs.get_run(client, run_id, flow_id),
+            options,
+            monotonic=deps.monotonic,
+            sleep=deps.sleep,
+            on_poll=progress.update,
+        )
+    finally:
+        progress.close()
+    if result.run is not None:
+        renderer(deps, fmt).one(result.run)
+    progress.report(result)
+    if result.exit_code:
+        raise typer.Exit(int(result.exit_code))
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"rundctl {__version__}")
@@ -363,12 +454,16 @@ def create(
         bool, typer.Option("--dry-run", help="Print the exact request; send nothing.",
                            rich_help_panel=OUTPUT)
     ] = False,
+    wait: WaitFlag = False,
+    interval: IntervalOpt = "auto",
+    fail_on: FailOnOpt = "errors",
+    not_found_grace: NotFoundGraceOpt = "60s",
     output: OutputOpt = None,
     endpoint: EndpointOpt = None,
     cloud: CloudOpt = DEFAULT_CLOUD,
     auth: AuthOpt = DEFAULT_AUTH,
     token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Create a run of an inbound flow.
@@ -388,8 +483,9 @@ def create(
 
     flow_id = need_flow(flow)
     parent_id = parse_guid(parent, name="--parent") if parent else None
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug, waiting=wait)
     fmt = output_format(deps, output)
+    waiting = wait_options(conn.timeout, interval, fail_on, not_found_grace) if wait else None
     overrides = build_overrides(name, start, end, status, statistics, stat, blocking_error,
                                 error_code, error_message, error_target)
     record = read_input(deps, file, token_file)
@@ -408,7 +504,11 @@ def create(
 
     with open_client(deps, conn) as client:
         created = runs.create_run(client, flow_id, payload, parent_id)
-    renderer(deps, fmt).one(created)
+        if waiting is None:
+            renderer(deps, fmt).one(created)
+            return
+        deps.stderr.write(f"rundctl: created {created['id']}\n")
+        follow(deps, client, str(created["id"]), flow_id, waiting, fmt)
 
 
 @app.command()
@@ -461,12 +561,27 @@ def list_(
     all_: Annotated[
         bool, typer.Option("--all", help="Fetch every page.", rich_help_panel=OUTPUT)
     ] = False,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", metavar="STATUS", help="Only runs in this status (repeatable).",
+                     show_default=False),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TS|AGE", help="Only runs started at or after TS "
+                     "(RFC 3339) or this long ago (24h, 7d).", show_default=False),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TS|AGE", help="Only runs started at or before TS "
+                     "(RFC 3339) or this long ago.", show_default=False),
+    ] = None,
     output: OutputOpt = None,
     endpoint: EndpointOpt = None,
     cloud: CloudOpt = DEFAULT_CLOUD,
     auth: AuthOpt = DEFAULT_AUTH,
     token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """List runs, newest first.
@@ -486,12 +601,18 @@ def list_(
     conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
     fmt = output_format(deps, output)
     from rundctl import runs
+
+    where = runs.RunFilter(
+        statuses=tuple(dict.fromkeys(status_flag(s) for s in status or [])),
+        since=time_flag(deps, since, "--since"),
+        until=time_flag(deps, until, "--until"),
+    )
     from rundctl.connect import open_client
 
     cut: list[bool] = []
     with open_client(deps, conn) as client:
         renderer(deps, fmt).many(
-            runs.list_runs(client, flow_id, limit=None if all_ else limit,
+            runs.list_runs(client, flow_id, limit=None if all_ else limit, where=where,
                            on_more=lambda: cut.append(True))
         )
     if cut:
@@ -508,7 +629,7 @@ def get(
     cloud: CloudOpt = DEFAULT_CLOUD,
     auth: AuthOpt = DEFAULT_AUTH,
     token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show one run.
@@ -533,6 +654,286 @@ def get(
     with open_client(deps, conn) as client:
         found = runs.get_run(client, run_id, flow_id)
     renderer(deps, fmt).one(found)
+
+
+@app.command()
+@handled
+def update(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    flow: FlowOpt = None,
+    status: StatusOpt = None,
+    end: EndOpt = None,
+    start: StartOpt = None,
+    name: NameOpt = None,
+    statistics: StatisticsOpt = None,
+    stat: StatOpt = None,
+    blocking_error: BlockingErrorOpt = None,
+    error_code: ErrorCodeOpt = None,
+    error_message: ErrorMessageOpt = None,
+    error_target: ErrorTargetOpt = None,
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Finish or amend a run (PATCH): send only the fields given.
+
+    The change is checked against the stored run before anything is sent: the end must not
+    be before the start, and a running run has no end. --stat adds to the stored statistics.
+
+    \b
+    Examples:
+      rundctl update $RUN --flow $FLOW --status completed --end now --stat people=1200
+      rundctl update $RUN --flow $FLOW --status failed --end now --error-code E42 \\
+          --error-message "source file missing"
+    """
+    deps = current_deps()
+    from rundctl.settings import parse_guid
+
+    run_id = parse_guid(run, name="RUN")
+    flow_id = need_flow(flow)
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    fmt = output_format(deps, output)
+    overrides = build_overrides(name, start, end, status, statistics, stat, blocking_error,
+                                error_code, error_message, error_target)
+    from rundctl import model, runs
+
+    if overrides.is_empty():
+        model.build_patch_payload(overrides, None, now=deps.clock())  # raises "nothing to update"
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        stored = runs.get_run(client, run_id, flow_id)
+        patch = model.build_patch_payload(overrides, stored, now=deps.clock())
+        updated = runs.update_run(client, flow_id, run_id, patch)
+    renderer(deps, fmt).one(updated)
+
+
+@app.command()
+@handled
+def wait(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    flow: FlowOpt = None,
+    interval: IntervalOpt = "auto",
+    fail_on: FailOnOpt = "errors",
+    not_found_grace: NotFoundGraceOpt = "60s",
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Wait until a run ends; the exit code tells how it ended.
+
+    Stops on any final status and prints the run. Exit 0 completed (or a tolerated
+    outcome), 13 failed, 14 completedWithErrors, 15 completedWithWarnings with
+    --fail-on warnings, 16 a status rundctl does not know, 17 still running at --timeout
+    (default 30m, the whole wait).
+
+    \b
+    Examples:
+      rundctl wait $RUN --flow $FLOW --timeout 1h
+      rundctl wait $RUN --fail-on warnings --interval 15s -o none || echo "run did not succeed"
+    """
+    deps = current_deps()
+    from rundctl.settings import parse_guid
+
+    run_id = parse_guid(run, name="RUN")
+    flow_id = parse_guid(flow, name="--flow") if flow else None
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug, waiting=True)
+    fmt = output_format(deps, output)
+    options = wait_options(conn.timeout, interval, fail_on, not_found_grace)
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        follow(deps, client, run_id, flow_id, options, fmt)
+
+
+@app.command()
+@handled
+def stats(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show a run's statistics (published getStatistics function).
+
+    Totals across inbound flows (people, groups, memberships, organizations, errors,
+    warnings) and one line per activity.
+
+    \b
+    Examples:
+      rundctl stats $RUN
+      rundctl stats $RUN -o json | jq .inboundTotals.errors
+    """
+    deps = current_deps()
+    from rundctl.settings import parse_guid
+
+    run_id = parse_guid(run, name="RUN")
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    fmt = output_format(deps, output)
+    from rundctl import runs
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        found = runs.get_statistics(client, run_id)
+    renderer(deps, fmt).one(found, kind="stats")
+
+
+@app.command()
+@handled
+def activities(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """List the activities (flows) a run performed.
+
+    \b
+    Examples:
+      rundctl activities $RUN
+      rundctl activities $RUN -o ndjson | jq -r 'select(.status != "completed") | .displayName'
+    """
+    deps = current_deps()
+    from rundctl.settings import parse_guid
+
+    run_id = parse_guid(run, name="RUN")
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    fmt = output_format(deps, output)
+    from rundctl import runs
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        renderer(deps, fmt).many(runs.list_activities(client, run_id), kind="activity")
+
+
+@app.command("start")
+@handled
+def start_(
+    wait: WaitFlag = False,
+    interval: IntervalOpt = "auto",
+    fail_on: FailOnOpt = "errors",
+    not_found_grace: NotFoundGraceOpt = "60s",
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Start an on-demand run (published API; at most 5 successful runs per 12 hours).
+
+    The service answers 202 with no body and no run ID; with --wait rundctl finds the new
+    run (the newest one that was not there before) and follows it like wait.
+
+    \b
+    Examples:
+      rundctl start --wait --timeout 2h
+      rundctl start && rundctl list --limit 1
+    """
+    deps = current_deps()
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug, waiting=wait)
+    fmt = output_format(deps, output)
+    options = wait_options(conn.timeout, interval, fail_on, not_found_grace) if wait else None
+    from rundctl import runs
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        before = runs.recent_run_ids(client) if options is not None else set()
+        resp = runs.start_run(client)
+        if options is None:
+            deps.stderr.write(
+                f"rundctl: started an on-demand run (HTTP {resp.status}, client-request-id "
+                f"{resp.client_request_id}); the service does not return its ID\n"
+                "hint: find it with 'rundctl list --limit 1', or use 'rundctl start --wait'\n"
+            )
+            return
+
+        located = runs.locate_started_run(client, before, grace=options.not_found_grace,
+                                          monotonic=deps.monotonic, sleep=deps.sleep)
+        run_id = str(located["id"])
+        deps.stderr.write(f"rundctl: started run {run_id}\n")
+        follow(deps, client, run_id, None, options, fmt)
+
+
+flows_app = typer.Typer(help="Inbound flows (published API).", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+
+
+@flows_app.command("list")
+@handled
+def flows_list(
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """List inbound flows.
+
+    \b
+    Examples:
+      rundctl flows list
+      rundctl flows list -o id | head -1
+    """
+    deps = current_deps()
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    fmt = output_format(deps, output)
+    from rundctl import runs
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        renderer(deps, fmt).many(runs.list_flows(client), kind="flow")
+
+
+@flows_app.command("get")
+@handled
+def flows_get(
+    flow: Annotated[str, typer.Argument(metavar="ID", help="Flow ID (a GUID).", show_default=False)],
+    output: OutputOpt = None,
+    endpoint: EndpointOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    auth: AuthOpt = DEFAULT_AUTH,
+    token_file: TokenFileOpt = None,
+    timeout: TimeoutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show one inbound flow.
+
+    \b
+    Examples:
+      rundctl flows get $FLOW
+    """
+    deps = current_deps()
+    from rundctl.settings import parse_guid
+
+    flow_id = parse_guid(flow, name="ID")
+    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    fmt = output_format(deps, output)
+    from rundctl import runs
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        found = runs.get_flow(client, flow_id)
+    renderer(deps, fmt).one(found, kind="flow")
 
 
 @app.command()

@@ -372,6 +372,7 @@ class GraphClient:
                 f"the service is busy (HTTP {status}): {what}",
                 hint=f"nothing was applied; run the command again{when}",
                 info=info,
+                retry_after=wait,
             )
         if status >= 500 or status == 408:
             if kind in ("create", "update"):

@@ -174,10 +174,15 @@ class TemporaryFailure(RundctlError):
     exit_code = ExitCode.TEMPORARY
 
     def __init__(
-        self, message: str, hint: str | None = None, info: ApiErrorInfo | None = None
+        self,
+        message: str,
+        hint: str | None = None,
+        info: ApiErrorInfo | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, hint)
         self.info = info
+        self.retry_after = retry_after
 
     def detail_lines(self) -> list[str]:
         return ApiError.detail_lines(self) if self.info else []  # type: ignore[arg-type]

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 TSV_COLUMNS = ("id", "displayName", "status", "startDateTime", "endDateTime")
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "run": TSV_COLUMNS,
+    "activity": ("id", "displayName", "status"),
+    "flow": ("id", "displayName", "readinessStatus", "dataDomain", "@odata.type"),
+    "stats": ("runId", "status"),
+}
 
 STATUS_STYLE = {
     "running": "bold cyan",
@@ -47,8 +53,12 @@ def tsv_field(value: Any) -> str:
     return neutralise(text.replace("\r", "\\r"))
 
 
-def tsv_line(run: Mapping[str, Any]) -> str:
-    return "\t".join(tsv_field(run.get(col)) for col in TSV_COLUMNS)
+def tsv_line(run: Mapping[str, Any], kind: str = "run") -> str:
+    return "\t".join(tsv_field(run.get(col)) for col in KIND_COLUMNS[kind])
+
+
+def item_id(item: Mapping[str, Any]) -> Any:
+    return item.get("id", item.get("runId"))
 
 
 # -- human-friendly times ---------------------------------------------------------------
@@ -121,7 +131,7 @@ class Renderer:
         self.env = env
 
     # A single object (a created run, one run, a dry-run request...).
-    def one(self, run: Mapping[str, Any]) -> None:
+    def one(self, run: Mapping[str, Any], kind: str = "run") -> None:
         if self.fmt == "none":
             return
         if self.fmt == "json":
@@ -129,19 +139,26 @@ class Renderer:
         elif self.fmt == "ndjson":
             self.out.write(to_json(run, indent=None) + "\n")
         elif self.fmt == "tsv":
-            self.out.write(tsv_line(run) + "\n")
+            self.out.write(tsv_line(run, kind) + "\n")
         elif self.fmt == "id":
-            self.out.write(tsv_field(run.get("id")) + "\n")
-        else:
+            self.out.write(tsv_field(item_id(run)) + "\n")
+        elif kind == "run":
             self._run_table(run)
+        elif kind == "stats":
+            self._stats_table(run)
+        else:
+            self._items_table([run], kind)
         self.out.flush()
 
     # A collection: streamed for ndjson/tsv/id/json (json as ONE array, written as it comes).
-    def many(self, runs: Iterable[Mapping[str, Any]]) -> int:
+    def many(self, runs: Iterable[Mapping[str, Any]], kind: str = "run") -> int:
         count = 0
         if self.fmt == "table":
             items = list(runs)
-            self._runs_table(items)
+            if kind == "run":
+                self._runs_table(items)
+            else:
+                self._items_table(items, kind)
             return len(items)
         if self.fmt == "json":
             self.out.write("[")
@@ -157,9 +174,9 @@ class Renderer:
             if self.fmt == "ndjson":
                 self.out.write(to_json(run, indent=None) + "\n")
             elif self.fmt == "tsv":
-                self.out.write(tsv_line(run) + "\n")
+                self.out.write(tsv_line(run, kind) + "\n")
             elif self.fmt == "id":
-                self.out.write(tsv_field(run.get("id")) + "\n")
+                self.out.write(tsv_field(item_id(run)) + "\n")
             self.out.flush()
         return count
 
@@ -213,6 +230,51 @@ class Renderer:
             table.add_row("Statistics", Text(neutralise(to_json(stats, indent=None))))
         self.console().print(table)
 
+    def _items_table(self, items: list[Mapping[str, Any]], kind: str) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        if not items:
+            return
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        headers = _ITEM_HEADERS[kind]
+        for title, _ in headers:
+            if title == "NAME":
+                table.add_column(title, overflow="ellipsis", no_wrap=True, ratio=1)
+            else:
+                table.add_column(title, no_wrap=True, min_width=36 if title == "ID" else None)
+        for item in items:
+            cells = [
+                self._status(item.get(key)) if key == "status" else Text(_cell(item.get(key)))
+                for _, key in headers
+            ]
+            table.add_row(*cells)
+        self.console().print(table)
+
+    def _stats_table(self, stats: Mapping[str, Any]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        table.add_row("Run", Text(_cell(stats.get("runId"))))
+        table.add_row("Status", self._status(stats.get("status")))
+        totals = stats.get("inboundTotals")
+        if isinstance(totals, Mapping):
+            for key, value in totals.items():
+                if not key.startswith("@"):
+                    table.add_row(f"  {key}", Text(_roles(value) or _cell(value)))
+        activities = stats.get("activityStatistics")
+        if isinstance(activities, list):
+            for activity in activities:
+                if isinstance(activity, Mapping):
+                    name = _cell(activity.get("displayName") or activity.get("activityId") or "")
+                    parts = [f"{k}={_cell(v)}" for k, v in activity.items()
+                             if k in ("status", "errors", "warnings")]
+                    table.add_row("Activity", Text(f"{name} " + " ".join(parts)))
+        self.console().print(table)
+
     def _runs_table(self, runs: list[Mapping[str, Any]]) -> None:
         from rich.table import Table
         from rich.text import Text
@@ -235,6 +297,31 @@ class Renderer:
                 Text(run_duration(run, self.now)),
             )
         console.print(table)
+
+
+_ITEM_HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "activity": (("ID", "id"), ("NAME", "displayName"), ("STATUS", "status")),
+    "flow": (("ID", "id"), ("NAME", "displayName"), ("READINESS", "readinessStatus"),
+             ("DOMAIN", "dataDomain"), ("TYPE", "@odata.type")),
+}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else to_json(value, indent=None)
+    if text.startswith("#microsoft.graph.industryData."):
+        text = text.removeprefix("#microsoft.graph.industryData.")
+    return neutralise(text)
+
+
+def _roles(value: Any) -> str | None:
+    """[{"role": "student", "count": 3}, ...] -> "student 3, ..." (None if not that shape)."""
+    if not isinstance(value, list) or not all(
+        isinstance(v, Mapping) and "role" in v for v in value
+    ):
+        return None
+    return ", ".join(f"{_cell(v.get('role'))} {_cell(v.get('count'))}" for v in value) or "-"
 
 
 def make_console(out: TextIO, *, tty: bool, env: Mapping[str, str]) -> Console:

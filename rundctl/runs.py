@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from rundctl import routes
-from rundctl.client import PERMISSION_READ, GraphClient
-from rundctl.errors import BadResponse
+from rundctl.client import (
+    PERMISSION_FLOWS,
+    PERMISSION_READ,
+    PERMISSION_START,
+    GraphClient,
+    Response,
+)
+from rundctl.errors import ApiErrorInfo, BadResponse, NotFound
 
 MAX_TOP = 999
 
@@ -41,16 +48,69 @@ def get_run(client: GraphClient, run: str, flow: str | None = None) -> dict[str,
     return body
 
 
+@dataclass(frozen=True)
+class RunFilter:
+    """What ``list`` asks for; sent as OData and re-checked on each item as it arrives."""
+
+    statuses: tuple[str, ...] = ()
+    since: str | None = None  # UTC "...Z", inclusive
+    until: str | None = None  # UTC "...Z", inclusive
+
+    def odata(self) -> str | None:
+        clauses = []
+        if self.statuses:
+            ors = " or ".join(f"status eq '{s}'" for s in self.statuses)
+            clauses.append(f"({ors})" if len(self.statuses) > 1 else ors)
+        if self.since:
+            clauses.append(f"startDateTime ge {self.since}")
+        if self.until:
+            clauses.append(f"startDateTime le {self.until}")
+        return " and ".join(clauses) or None
+
+    def matches(self, run: dict[str, Any]) -> bool:
+        """Client-side check, for services that ignore part of ``$filter``."""
+        if self.statuses and run.get("status") not in self.statuses:
+            return False
+        if self.since or self.until:
+            start = run.get("startDateTime")
+            key = _time_key(start)
+            if key is None:
+                return False
+            if self.since and key < _time_key(self.since):  # type: ignore[operator]
+                return False
+            if self.until and key > _time_key(self.until):  # type: ignore[operator]
+                return False
+        return True
+
+
+def _time_key(value: object) -> tuple[str, int] | None:
+    from rundctl.model import parse_timestamp, timestamp_key
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return timestamp_key(parse_timestamp(value))
+    except ValueError:
+        return None
+
+
 def list_runs(
     client: GraphClient,
     flow: str | None,
     *,
     limit: int | None,
+    where: RunFilter | None = None,
     on_more: Callable[[], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Runs newest first; stop after *limit* (None = all) and call *on_more* if cut."""
+    where = where or RunFilter()
     path = routes.path("flow_runs", flow=flow) if flow else routes.path("runs")
-    params = {"$top": str(min(limit, MAX_TOP))} if limit else None
+    params = {"$orderby": "startDateTime desc"}
+    if limit:
+        params["$top"] = str(min(limit, MAX_TOP))
+    expr = where.odata()
+    if expr:
+        params["$filter"] = expr
     seen = {"left": 0, "next": False}
 
     def on_page(page: dict[str, Any]) -> None:
@@ -61,9 +121,81 @@ def list_runs(
     count = 0
     for item in client.iter_collection(path, params, on_page=on_page):
         seen["left"] -= 1
+        if not where.matches(item):
+            continue
         yield item
         count += 1
         if limit is not None and count >= limit:
             if on_more is not None and (seen["left"] > 0 or seen["next"]):
                 on_more()
             return
+
+
+def update_run(
+    client: GraphClient, flow: str, run: str, patch: dict[str, Any]
+) -> dict[str, Any]:
+    path = routes.path("flow_run", flow=flow, run=run)
+    resp = client.send("PATCH", client.url(path), body=patch, kind="update")
+    if isinstance(resp.body, dict) and "id" in resp.body:
+        return resp.body
+    return get_run(client, run, flow)  # a 204 answer: read the run back
+
+
+def get_statistics(client: GraphClient, run: str) -> dict[str, Any]:
+    body: dict[str, Any] = client.get_json(routes.path("run_statistics", run=run))
+    return body
+
+
+def list_activities(client: GraphClient, run: str) -> Iterator[dict[str, Any]]:
+    return client.iter_collection(routes.path("run_activities", run=run))
+
+
+def list_flows(client: GraphClient) -> Iterator[dict[str, Any]]:
+    return client.iter_collection(routes.path("flows"), permission=PERMISSION_FLOWS)
+
+
+def get_flow(client: GraphClient, flow: str) -> dict[str, Any]:
+    body: dict[str, Any] = client.get_json(routes.path("flow", flow=flow),
+                                           permission=PERMISSION_FLOWS)
+    return body
+
+
+def recent_run_ids(client: GraphClient, count: int = 50) -> set[str]:
+    return {str(r.get("id")) for r in list_runs(client, None, limit=count)}
+
+
+def start_run(client: GraphClient) -> Response:
+    """POST .../runs/start: 202 and no body; the new run has to be found by listing."""
+    return client.send("POST", client.url(routes.path("start")), kind="create",
+                       permission=PERMISSION_START)
+
+
+def find_new_run(client: GraphClient, before: set[str]) -> dict[str, Any] | None:
+    """The newest run not in *before* (the runs that existed before ``start``)."""
+    for run in list_runs(client, None, limit=20):
+        if str(run.get("id")) not in before:
+            return run
+    return None
+
+
+def locate_started_run(
+    client: GraphClient,
+    before: set[str],
+    *,
+    grace: float,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """Poll the run list until the run made by ``start`` shows up (at most *grace* s)."""
+    began = monotonic()
+    while True:
+        found = find_new_run(client, before)
+        if found is not None:
+            return found
+        if monotonic() - began >= grace:
+            raise NotFound(
+                f"the started run did not appear in the run list within {grace:.0f}s",
+                ApiErrorInfo(status=404),
+                hint="run 'rundctl list --limit 5' to look for it",
+            )
+        sleep(2.0)

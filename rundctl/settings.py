@@ -122,7 +122,7 @@ def parse_endpoint(text: str | None, cloud: Cloud) -> Endpoint:
     return Endpoint(f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+DURATION_PATTERN = _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
