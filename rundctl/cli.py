@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -75,6 +76,12 @@ TimeoutOpt = Annotated[
                  help="Wall-clock limit for the whole command (90, 90s, 2m, 1h). "
                  "[default: 120s; 30m when waiting]", rich_help_panel=CONNECTION,
                  show_default=False),
+]
+MaxRetryWaitOpt = Annotated[
+    str,
+    typer.Option("--max-retry-wait", metavar="DURATION", envvar="RUNDCTL_MAX_RETRY_WAIT",
+                 help="Longest single wait rundctl will sleep before a retry; a longer "
+                 "Retry-After exits 8 with the time to retry.", rich_help_panel=CONNECTION),
 ]
 DebugOpt = Annotated[
     bool,
@@ -181,6 +188,7 @@ DEFAULT_CLOUD = "global"
 DEFAULT_AUTH = "auto"
 DEFAULT_TIMEOUT = "120"
 DEFAULT_WAIT_TIMEOUT = "30m"
+DEFAULT_MAX_RETRY_WAIT = "60s"
 
 # -- error handling: the one place errors become exit codes -----------------------------
 
@@ -263,10 +271,58 @@ def renderer(deps: Deps, fmt: str) -> Any:
     return Renderer(fmt, deps.stdout, now=deps.clock(), tty=bool(deps.stdout_tty), env=deps.env)
 
 
-def conn_settings(
-    endpoint: str | None, cloud: str, auth: str, token_file: str | None, timeout: str | None,
-    debug: bool, *, waiting: bool = False,
-) -> Any:
+@dataclass(frozen=True)
+class ConnArgs:
+    """The shared connection flags, as typed (checked by :func:`conn_settings`)."""
+
+    endpoint: str | None
+    cloud: str
+    auth: str
+    token_file: str | None
+    timeout: str | None
+    max_retry_wait: str
+    debug: bool
+
+
+_CONN_PARAMS = (
+    ("endpoint", EndpointOpt, None),
+    ("cloud", CloudOpt, DEFAULT_CLOUD),
+    ("auth", AuthOpt, DEFAULT_AUTH),
+    ("token_file", TokenFileOpt, None),
+    ("timeout", TimeoutOpt, None),
+    ("max_retry_wait", MaxRetryWaitOpt, DEFAULT_MAX_RETRY_WAIT),
+    ("debug", DebugOpt, False),
+)
+
+
+def with_connection(fn: F) -> F:
+    """Add the shared connection options to a command, defined once here.
+
+    Typer sees the command's own parameters plus these; the body receives them bundled as
+    ``conn_args`` (a :class:`ConnArgs`).
+    """
+    import inspect
+
+    sig = inspect.signature(fn, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "conn_args"]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                          annotation=annotation)
+        for name, annotation, default in _CONN_PARAMS
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name, default) for name, _, default in _CONN_PARAMS}
+        return fn(*args, conn_args=ConnArgs(**values), **kwargs)
+
+    params = [*own, *extra]
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper  # type: ignore[return-value]
+
+
+def conn_settings(args: ConnArgs, *, waiting: bool = False) -> Any:
     from rundctl.settings import (
         ConnSettings,
         parse_auth_mode,
@@ -275,16 +331,17 @@ def conn_settings(
         parse_endpoint,
     )
 
-    parsed_cloud = parse_cloud(cloud)
+    parsed_cloud = parse_cloud(args.cloud)
     return ConnSettings(
-        endpoint=parse_endpoint(endpoint, parsed_cloud),
+        endpoint=parse_endpoint(args.endpoint, parsed_cloud),
         cloud=parsed_cloud,
-        auth_mode=parse_auth_mode(auth),
-        token_file=token_file,
+        auth_mode=parse_auth_mode(args.auth),
+        token_file=args.token_file,
         timeout=parse_duration(
-            timeout or (DEFAULT_WAIT_TIMEOUT if waiting else DEFAULT_TIMEOUT)
+            args.timeout or (DEFAULT_WAIT_TIMEOUT if waiting else DEFAULT_TIMEOUT)
         ),
-        debug=debug,
+        max_retry_wait=parse_duration(args.max_retry_wait, name="--max-retry-wait"),
+        debug=args.debug,
     )
 
 
@@ -432,6 +489,7 @@ def root(
 
 @app.command()
 @handled
+@with_connection
 def create(
     flow: FlowOpt = None,
     parent: Annotated[
@@ -459,12 +517,7 @@ def create(
     fail_on: FailOnOpt = "errors",
     not_found_grace: NotFoundGraceOpt = "60s",
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Create a run of an inbound flow.
 
@@ -483,12 +536,12 @@ def create(
 
     flow_id = need_flow(flow)
     parent_id = parse_guid(parent, name="--parent") if parent else None
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug, waiting=wait)
+    conn = conn_settings(conn_args, waiting=wait)
     fmt = output_format(deps, output)
     waiting = wait_options(conn.timeout, interval, fail_on, not_found_grace) if wait else None
     overrides = build_overrides(name, start, end, status, statistics, stat, blocking_error,
                                 error_code, error_message, error_target)
-    record = read_input(deps, file, token_file)
+    record = read_input(deps, file, conn.token_file)
 
     from rundctl import model
 
@@ -553,6 +606,7 @@ def validate(
 
 @app.command("list")
 @handled
+@with_connection
 def list_(
     flow: FlowOpt = None,
     limit: Annotated[
@@ -577,12 +631,7 @@ def list_(
                      "(RFC 3339) or this long ago.", show_default=False),
     ] = None,
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """List runs, newest first.
 
@@ -598,7 +647,7 @@ def list_(
     from rundctl.settings import parse_guid
 
     flow_id = parse_guid(flow, name="--flow") if flow else None
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     from rundctl import runs
 
@@ -621,16 +670,12 @@ def list_(
 
 @app.command()
 @handled
+@with_connection
 def get(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
     flow: FlowOpt = None,
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Show one run.
 
@@ -646,7 +691,7 @@ def get(
 
     run_id = parse_guid(run, name="RUN")
     flow_id = parse_guid(flow, name="--flow") if flow else None
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     from rundctl import runs
     from rundctl.connect import open_client
@@ -658,6 +703,7 @@ def get(
 
 @app.command()
 @handled
+@with_connection
 def update(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
     flow: FlowOpt = None,
@@ -672,12 +718,7 @@ def update(
     error_message: ErrorMessageOpt = None,
     error_target: ErrorTargetOpt = None,
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Finish or amend a run (PATCH): send only the fields given.
 
@@ -695,7 +736,7 @@ def update(
 
     run_id = parse_guid(run, name="RUN")
     flow_id = need_flow(flow)
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     overrides = build_overrides(name, start, end, status, statistics, stat, blocking_error,
                                 error_code, error_message, error_target)
@@ -714,6 +755,7 @@ def update(
 
 @app.command()
 @handled
+@with_connection
 def wait(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
     flow: FlowOpt = None,
@@ -721,12 +763,7 @@ def wait(
     fail_on: FailOnOpt = "errors",
     not_found_grace: NotFoundGraceOpt = "60s",
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Wait until a run ends; the exit code tells how it ended.
 
@@ -745,7 +782,7 @@ def wait(
 
     run_id = parse_guid(run, name="RUN")
     flow_id = parse_guid(flow, name="--flow") if flow else None
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug, waiting=True)
+    conn = conn_settings(conn_args, waiting=True)
     fmt = output_format(deps, output)
     options = wait_options(conn.timeout, interval, fail_on, not_found_grace)
     from rundctl.connect import open_client
@@ -756,15 +793,11 @@ def wait(
 
 @app.command()
 @handled
+@with_connection
 def stats(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Show a run's statistics (published getStatistics function).
 
@@ -780,7 +813,7 @@ def stats(
     from rundctl.settings import parse_guid
 
     run_id = parse_guid(run, name="RUN")
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     from rundctl import runs
     from rundctl.connect import open_client
@@ -792,15 +825,11 @@ def stats(
 
 @app.command()
 @handled
+@with_connection
 def activities(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """List the activities (flows) a run performed.
 
@@ -813,7 +842,7 @@ def activities(
     from rundctl.settings import parse_guid
 
     run_id = parse_guid(run, name="RUN")
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     from rundctl import runs
     from rundctl.connect import open_client
@@ -824,18 +853,14 @@ def activities(
 
 @app.command("start")
 @handled
+@with_connection
 def start_(
     wait: WaitFlag = False,
     interval: IntervalOpt = "auto",
     fail_on: FailOnOpt = "errors",
     not_found_grace: NotFoundGraceOpt = "60s",
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Start an on-demand run (published API; at most 5 successful runs per 12 hours).
 
@@ -848,7 +873,7 @@ def start_(
       rundctl start && rundctl list --limit 1
     """
     deps = current_deps()
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug, waiting=wait)
+    conn = conn_settings(conn_args, waiting=wait)
     fmt = output_format(deps, output)
     options = wait_options(conn.timeout, interval, fail_on, not_found_grace) if wait else None
     from rundctl import runs
@@ -878,14 +903,10 @@ app.add_typer(flows_app, name="flows")
 
 @flows_app.command("list")
 @handled
+@with_connection
 def flows_list(
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """List inbound flows.
 
@@ -895,7 +916,7 @@ def flows_list(
       rundctl flows list -o id | head -1
     """
     deps = current_deps()
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     from rundctl import runs
     from rundctl.connect import open_client
@@ -906,15 +927,11 @@ def flows_list(
 
 @flows_app.command("get")
 @handled
+@with_connection
 def flows_get(
     flow: Annotated[str, typer.Argument(metavar="ID", help="Flow ID (a GUID).", show_default=False)],
     output: OutputOpt = None,
-    endpoint: EndpointOpt = None,
-    cloud: CloudOpt = DEFAULT_CLOUD,
-    auth: AuthOpt = DEFAULT_AUTH,
-    token_file: TokenFileOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    conn_args: Any = None,
 ) -> None:
     """Show one inbound flow.
 
@@ -926,7 +943,7 @@ def flows_get(
     from rundctl.settings import parse_guid
 
     flow_id = parse_guid(flow, name="ID")
-    conn = conn_settings(endpoint, cloud, auth, token_file, timeout, debug)
+    conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     from rundctl import runs
     from rundctl.connect import open_client

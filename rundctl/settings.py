@@ -136,6 +136,7 @@ class ConnSettings:
     token_file: str | None
     timeout: float
     debug: bool
+    max_retry_wait: float = 60.0
 
 
 def parse_duration(text: str, *, name: str = "--timeout") -> float:

@@ -34,7 +34,7 @@ from typing import Any, NoReturn, TextIO
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from rundctl import __version__, model
-from rundctl.sandbox import odata
+from rundctl.sandbox import faults, odata
 from rundctl.sandbox.store import RunStore, Scope, StoredRun
 
 MAX_BODY = 4 * 1024 * 1024
@@ -66,6 +66,16 @@ class SandboxOptions:
     start_outcome: str = "completed"
     log: TextIO | None = None  # one line per request; None = silent
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep  # for injected latency
+    # Faults (SPEC §9, after Microsoft Dev Proxy); the defaults inject none.
+    seed: int | None = None  # one random.Random(seed) drives every fault decision
+    fail_rate: float = 0.0  # probability that a request is answered with one of fail_codes
+    fail_codes: tuple[int, ...] = faults.DEFAULT_CODES
+    retry_after: float | None = None  # seconds, sent on fail-rate 429 and 503
+    fault_after_commit: bool = False  # POST/PATCH faults commit first, then 500 or drop
+    latency_ms: tuple[int, int] | None = None  # delay drawn uniformly in [lo, hi] ms
+    rate_limit: tuple[int, float] | None = None  # N requests per WINDOW seconds (fixed window)
+    retry_after_strict: bool = False  # 429 again for a client back before its Retry-After
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,7 +94,14 @@ class Request:
     body: bytes
     origin: str  # "http://host:port"
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    client_request_id: str = ""
+    client_request_id: str = ""  # as sent, else generated
+    remote: str = ""  # the peer's address, without port
+
+    @property
+    def client(self) -> str:
+        """Who sent it, for retry_after_strict: the client-request-id it sent, else its address."""
+        sent = (self.headers.get("client-request-id") or "").strip()
+        return f"crid:{sent}" if sent else f"addr:{self.remote}"
 
     @property
     def root(self) -> str:
@@ -99,6 +116,8 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     raw: bytes | None = None  # a non-JSON body (text/plain), e.g. $count
     close: bool = False
+    drop: bool = False  # close the connection without sending anything
+    fault: str | None = None  # the injected fault's kind, for the log
 
 
 class GraphError(Exception):
@@ -113,6 +132,7 @@ class GraphError(Exception):
         target: str | None = None,
         details: list[dict[str, str]] | None = None,
         headers: list[tuple[str, str]] | None = None,
+        inner_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -121,6 +141,7 @@ class GraphError(Exception):
         self.target = target
         self.details = details
         self.headers = headers or []
+        self.inner_code = inner_code
 
 
 def _bad_request(message: str) -> NoReturn:
@@ -173,6 +194,18 @@ class SandboxApi:
         self.options = options
         self.clock = options.clock
         self._settle_lock = threading.Lock()
+        self.faults = faults.FaultInjector(
+            seed=options.seed,
+            fail_rate=options.fail_rate,
+            fail_codes=options.fail_codes,
+            retry_after=options.retry_after,
+            fault_after_commit=options.fault_after_commit,
+            latency_ms=options.latency_ms,
+            rate_limit=options.rate_limit,
+            retry_after_strict=options.retry_after_strict,
+            clock=options.clock,
+            sleep=options.sleep,
+        )
         self.routes: list[tuple[Pattern, dict[str, Handler]]] = [
             ((*_SEED,), {"GET": self.list_flow_runs, "POST": self.create_run}),
             ((*_SEED, RUN), {"GET": self.get_flow_run, "PATCH": self.patch_run}),
@@ -214,12 +247,47 @@ class SandboxApi:
             body["target"] = error.target
         if error.details is not None:
             body["details"] = error.details
+        inner: dict[str, str] = {} if error.inner_code is None else {"code": error.inner_code}
         body["innerError"] = {
+            **inner,
             "date": datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "request-id": request.request_id,
             "client-request-id": request.client_request_id,
         }
         return Response(error.status, {"error": body}, list(error.headers))
+
+    # -- faults (SPEC §9) ------------------------------------------------------------------------
+
+    def serve(self, request: Request) -> Response:
+        """:meth:`handle` behind the configured faults: latency, rate limit, errors, drops."""
+        injector = self.faults
+        if not injector.active:
+            return self.handle(request)
+        injector.delay()
+        decision = injector.decide(request.method, request.client)
+        fault = decision.fault
+        if fault is None:
+            response = self.handle(request)
+        else:
+            if fault.after_commit:
+                self.handle(request)  # the service applied it; the client will never learn
+            response = self.fault_response(request, fault)
+        response.headers.extend(decision.headers)
+        return response
+
+    def fault_response(self, request: Request, fault: faults.Fault) -> Response:
+        if fault.drop:
+            return Response(0, close=True, drop=True, fault=fault.kind)
+        error = GraphError(
+            fault.status,
+            faults.error_code(fault.status),
+            faults.error_message(fault.status),
+            headers=fault.retry_headers(),
+            inner_code=faults.INNER_CODES.get(fault.status),
+        )
+        response = self.error_response(request, error)
+        response.fault = fault.kind
+        return response
 
     def _authorize(self, request: Request) -> None:
         expected = self.options.require_token
@@ -769,6 +837,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=b"",
             origin=self._origin(),
             client_request_id=client_request_id or str(uuid.uuid4()),
+            remote=str(self.client_address[0]) if self.client_address else "",
         )
         try:
             request.body = self._read_body()
@@ -776,7 +845,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = self.server.api.error_response(request, error)
             response.close = True
         else:
-            response = self.server.api.handle(request)
+            response = self.server.api.serve(request)
         self._respond(request, response, started)
 
     def _origin(self) -> str:
@@ -821,6 +890,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(8)
 
     def _respond(self, request: Request, response: Response, started: float) -> None:
+        if response.drop:
+            # "The service applied it but the client never learned": no status line at all.
+            self.close_connection = True
+            self._log(request, response, started)
+            return
         if response.raw is not None:
             payload, content_type = response.raw, "text/plain; charset=utf-8"
         elif response.body is not None:
@@ -843,22 +917,49 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload and request.method != "HEAD":
             self.wfile.write(payload)
-        self._log(request, response.status, started)
+        self._log(request, response, started)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: see :meth:`_log`."""
 
-    def _log(self, request: Request, status: int, started: float) -> None:
+    def _log(self, request: Request, response: Response, started: float) -> None:
         log = self.server.api.options.log
         if log is None:
             return
-        elapsed = (time.perf_counter() - started) * 1000
+        line = log_line(
+            self.server.api.clock(),
+            request,
+            response,
+            (time.perf_counter() - started) * 1000,
+        )
         with self.server.log_lock:
             try:
-                log.write(f"{request.method} {request.target} {status} {elapsed:.1f}ms\n")
+                log.write(line + "\n")
                 log.flush()
             except (OSError, ValueError):
                 pass
+
+
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
+def log_line(now: float, request: Request, response: Response, elapsed_ms: float) -> str:
+    """``<ISO time> <METHOD> <target> <status> <ms>ms crid=<id> [fault=<kind>]``; one line."""
+
+    def safe(text: str) -> str:
+        return _UNSAFE.sub(lambda m: quote(m.group(), safe=""), text) or "-"
+
+    moment = datetime.fromtimestamp(now, UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    status = "-" if response.drop else str(response.status)
+    crid = (request.headers.get("client-request-id") or "").strip()
+    line = (
+        f"{stamp} {safe(request.method)} {safe(request.target)} {status} {elapsed_ms:.1f}ms"
+        f" crid={safe(crid[:200])}"
+    )
+    if response.fault is not None:
+        line += f" fault={response.fault}"
+    return line
 
 
 def _too_large() -> GraphError:
@@ -883,6 +984,13 @@ class Sandbox:
             )
         if options.run_seconds < 0:
             raise ValueError("run_seconds must not be negative")
+        faults.check_options(
+            fail_rate=options.fail_rate,
+            fail_codes=options.fail_codes,
+            retry_after=options.retry_after,
+            latency_ms=options.latency_ms,
+            rate_limit=options.rate_limit,
+        )
         self.options = options
         self._server: _Server | None = None
         self._store: RunStore | None = None
