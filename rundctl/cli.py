@@ -46,6 +46,7 @@ CONNECTION = "Connection"
 AUTH = "Auth"
 OUTPUT = "Output"
 INPUT = "Input"
+FAULTS = "Faults (like Microsoft Dev Proxy)"
 
 # -- shared options, defined once ------------------------------------------------------
 
@@ -232,7 +233,7 @@ def handled(fn: F) -> F:
         except RundctlError as exc:
             fail(deps, exc)
         except KeyboardInterrupt:
-            deps.stderr.write("rundctl: interrupted\n")
+            deps.stderr.write("rundctl: interrupted\n" + _in_flight_note(deps))
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             _silence_stdout()
@@ -241,6 +242,20 @@ def handled(fn: F) -> F:
             deps.close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _in_flight_note(deps: Deps) -> str:
+    pending = deps.in_flight() if deps.in_flight is not None else None
+    if pending is None:
+        return "no create was in flight: nothing was half-sent\n"
+    import time
+
+    crid, url, sent_at = pending
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent_at))
+    return (
+        f"a create was in flight (POST {url}, client-request-id {crid}, sent at {stamp}): "
+        "it may have been applied\nhint: list the flow's runs to check before running again\n"
+    )
 
 
 def _silence_stdout() -> None:
@@ -556,7 +571,12 @@ def create(
     from rundctl.connect import open_client
 
     with open_client(deps, conn) as client:
-        created = runs.create_run(client, flow_id, payload, parent_id)
+        created = runs.create_run(
+            client, flow_id, payload, parent_id,
+            on_recovered=lambda run: deps.stderr.write(
+                f"rundctl: recovered: created {run.get('id')} (the service's answer was lost; "
+                "the run was found by name and start time)\n"),
+        )
         if waiting is None:
             renderer(deps, fmt).one(created)
             return
@@ -970,6 +990,31 @@ def sandbox(
     start_outcome: Annotated[str, typer.Option(
         "--start-outcome", metavar="STATUS", help="Final status of runs made by 'start'.")] = "completed",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests.")] = False,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", metavar="N", help="Make the faults below repeatable.", rich_help_panel=FAULTS,
+        show_default=False)] = None,
+    fail_rate: Annotated[float, typer.Option(
+        "--fail-rate", metavar="R", min=0.0, max=1.0,
+        help="Answer this share of requests (0-1) with one of --fail-codes.",
+        rich_help_panel=FAULTS)] = 0.0,
+    fail_codes: Annotated[str, typer.Option(
+        "--fail-codes", metavar="CODES", help="Status codes for --fail-rate.",
+        rich_help_panel=FAULTS)] = "429,500,503",
+    retry_after: Annotated[float | None, typer.Option(
+        "--retry-after", metavar="S", min=0.0, help="Retry-After on injected 429/503.",
+        rich_help_panel=FAULTS, show_default=False)] = None,
+    latency: Annotated[str | None, typer.Option(
+        "--latency", metavar="MS[-MS]", help="Delay every answer.", rich_help_panel=FAULTS,
+        show_default=False)] = None,
+    rate_limit: Annotated[str | None, typer.Option(
+        "--rate-limit", metavar="N/WINDOW", help="e.g. 10/1s: RateLimit-* headers, then 429.",
+        rich_help_panel=FAULTS, show_default=False)] = None,
+    retry_after_strict: Annotated[bool, typer.Option(
+        "--retry-after-strict", help="429 again when a client comes back before Retry-After.",
+        rich_help_panel=FAULTS)] = False,
+    fault_after_commit: Annotated[bool, typer.Option(
+        "--fault-after-commit", help="Injected failures on POST/PATCH happen after the "
+        "change is stored (500 or a dropped connection).", rich_help_panel=FAULTS)] = False,
 ) -> None:
     """Serve the local Graph stand-in (no account, no network).
 
@@ -991,10 +1036,20 @@ def sandbox(
         raise UsageError(f"--start-outcome: '{start_outcome}' is not a final run status")
     if not is_loopback_host(host):
         deps.stderr.write(f"rundctl: warning: the sandbox listens on {host}, beyond loopback\n")
-    server = Sandbox(SandboxOptions(
-        host=host, port=port, db=db, require_token=require_token, run_seconds=run_seconds,
-        start_outcome=outcome, log=None if quiet else deps.stderr,
-    ))
+    from rundctl.sandbox import faults
+
+    try:
+        server = Sandbox(SandboxOptions(
+            host=host, port=port, db=db, require_token=require_token, run_seconds=run_seconds,
+            start_outcome=outcome, log=None if quiet else deps.stderr, seed=seed,
+            fail_rate=fail_rate, fail_codes=faults.parse_codes(fail_codes),
+            retry_after=retry_after,
+            latency_ms=faults.parse_latency(latency) if latency else None,
+            rate_limit=faults.parse_rate_limit(rate_limit) if rate_limit else None,
+            retry_after_strict=retry_after_strict, fault_after_commit=fault_after_commit,
+        ))
+    except ValueError as exc:
+        raise UsageError(f"sandbox: {exc}") from None
     try:
         url = server.start()
     except OSError as exc:

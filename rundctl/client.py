@@ -13,15 +13,19 @@ is "outcome unknown" (exit 9), unless the status proves it was not applied.
 from __future__ import annotations
 
 import json
+import math
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests  # noqa: TID253 - this module is only imported on paths that send requests
 import requests.auth  # noqa: TID253
+import urllib3.exceptions
 
 from rundctl.errors import (
     ApiErrorInfo,
@@ -35,9 +39,8 @@ from rundctl.errors import (
     TemporaryFailure,
 )
 from rundctl.redact import safe_message
-from rundctl.wire import plan_request
-
-Kind = Literal["read", "create", "update"]
+from rundctl.retry import Failure, Kind, decide
+from rundctl.wire import RequestPlan, plan_request
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -53,6 +56,7 @@ PERMISSION_CREATE_NOTE = (
 )
 
 # Response headers worth showing under --debug (nothing else is printed).
+DEBUG_REQUEST_HEADERS = ("client-request-id", "Retry-Attempt", "Content-Type", "User-Agent")
 DEBUG_HEADERS = (
     "request-id",
     "client-request-id",
@@ -67,8 +71,15 @@ DEBUG_HEADERS = (
 class TokenAuth(requests.auth.AuthBase):
     """Adds ``Authorization: Bearer`` from a token provider at send time."""
 
-    def __init__(self, get_token: Callable[[], str]) -> None:
+    def __init__(
+        self, get_token: Callable[[], str], refresh: Callable[[], bool] | None = None
+    ) -> None:
         self._get_token = get_token
+        self._refresh = refresh
+
+    def refresh(self) -> bool:
+        """Force a new token (after a 401); False for a static token."""
+        return self._refresh() if self._refresh is not None else False
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = f"Bearer {self._get_token()}"
@@ -119,7 +130,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
         value = value.strip()
         try:
             seconds = float(value)
-            return seconds if seconds >= 0 else None
+            return seconds if math.isfinite(seconds) and seconds >= 0 else None
         except ValueError:
             pass
         try:
@@ -136,7 +147,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
                 millis = float(value.strip())
             except ValueError:
                 continue
-            if millis >= 0:
+            if math.isfinite(millis) and millis >= 0:
                 return millis / 1000.0
     return None
 
@@ -195,6 +206,15 @@ def same_origin(a: str, b: str) -> bool:
     return (pa.scheme, pa.hostname, port(pa)) == (pb.scheme, pb.hostname, port(pb))
 
 
+class AttemptFailed(Exception):
+    """One attempt failed: how (for the retry decision) and the error to raise if final."""
+
+    def __init__(self, failure: Failure, error: Exception) -> None:
+        super().__init__(str(error))
+        self.failure = failure
+        self.error = error
+
+
 class GraphClient:
     def __init__(
         self,
@@ -204,17 +224,27 @@ class GraphClient:
         auth: requests.auth.AuthBase,
         deadline: Deadline,
         debug: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_retry_wait: float = 60.0,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.auth = auth
         self.deadline = deadline
         self.debug = debug
+        self.sleep = sleep
+        self.now = now
+        self.max_retry_wait = max_retry_wait
+        self.rand = rand
+        # A create that has been sent and not yet answered (for Ctrl-C messages).
+        self.in_flight: tuple[str, str, float] | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    # -- one request ---------------------------------------------------------------------
+    # -- one request, with retries -------------------------------------------------------
 
     def send(
         self,
@@ -226,25 +256,89 @@ class GraphClient:
         kind: Kind = "read",
         permission: str = PERMISSION_READ,
     ) -> Response:
+        """Send with SPEC §5 retries; one client-request-id for every attempt."""
         if not same_origin(url, self.base_url):
             raise SecurityRefused(f"refusing to send a request to a foreign host: {url}")
         plan = plan_request(method, url, body)
-        crid = plan.headers["client-request-id"]
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = dict(plan.headers)
+            if attempt > 1:
+                headers["Retry-Attempt"] = str(attempt - 1)
+            try:
+                return self._attempt(plan, headers, params, kind, permission)
+            except AttemptFailed as failed:
+                failure = failed.failure
+                if failure.status == 401 and not refreshed and _refresh(self.auth):
+                    refreshed = True  # a rejected token is not applied: resend once
+                    attempt -= 1
+                    self._log("token rejected (401); refreshed it, sending again")
+                    continue
+                decision = decide(kind, attempt, failure, max_retry_wait=self.max_retry_wait,
+                                  rand=self.rand)
+                if decision.too_long:
+                    raise self._wait_too_long(decision.wait, failed.error) from None
+                if not decision.retry:
+                    raise failed.error from None
+                if decision.wait >= self.deadline.remaining():
+                    raise self._out_of_time(failed.error) from None
+                self._log(f"retrying in {decision.wait:.2f} s (attempt {attempt + 1})")
+                if failure.status == 503:
+                    self.session.close()  # Graph: retry a 503 over a new connection
+                self.sleep(decision.wait)
+
+    def _wait_too_long(self, wait: float, error: Exception) -> TemporaryFailure:
+        when = self.now() + timedelta(seconds=min(wait, 10 * 365 * 86400))
+        stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        info = getattr(error, "info", None)
+        return TemporaryFailure(
+            f"the service asked to wait {wait:.0f} s before retrying, more than "
+            f"--max-retry-wait ({self.max_retry_wait:.0f} s)",
+            hint=f"nothing was applied; run the command again after {stamp}",
+            info=info,
+            retry_after=wait,
+        )
+
+    def _out_of_time(self, error: Exception) -> Exception:
+        if isinstance(error, TemporaryFailure):
+            error.hint = (error.hint or "") + " (the --timeout budget ran out before a retry)"
+        return error
+
+    def _attempt(
+        self,
+        plan: RequestPlan,
+        headers: dict[str, str],
+        params: Mapping[str, str] | None,
+        kind: Kind,
+        permission: str,
+    ) -> Response:
+        method, url = plan.method, plan.url
+        crid = headers["client-request-id"]
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise TemporaryFailure(
-                "the command's time budget (--timeout) ran out before the request was sent"
+                "the command's time budget (--timeout) ran out before the request was sent",
+                hint="nothing was sent; raise --timeout",
             )
         sent_at = time.time()
         started = self.deadline.monotonic()
-        self._log(f"> {method} {url}{_query(params)} client-request-id={crid}")
+        shown = [f"{k}={v}" for k, v in headers.items() if k in DEBUG_REQUEST_HEADERS]
+        if isinstance(self.auth, TokenAuth):
+            shown.append("Authorization=Bearer ***")
+        self._log(f"> {method} {url}{_query(params)} " + " ".join(shown))
+        if plan.body is not None:
+            self._log("> body " + plan.body[:2000].decode("utf-8", "replace"))
+        if kind == "create":
+            self.in_flight = (crid, url, sent_at)
         try:
             resp = self.session.request(
                 method,
                 url,
                 params=params,
                 data=plan.body,
-                headers=plan.headers,
+                headers=headers,
                 auth=self.auth,
                 timeout=(min(CONNECT_TIMEOUT, remaining), min(READ_TIMEOUT, remaining)),
                 allow_redirects=False,
@@ -257,57 +351,76 @@ class GraphClient:
                 "proxy re-signs traffic",
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise self._transport_error(exc, method, url, kind, crid, sent_at) from None
+            sent = not _not_sent(exc)
+            error = self._transport_error(exc, method, url, kind, crid, sent_at)
+            raise AttemptFailed(Failure(sent=sent), error) from None
         try:
             raw = self._read_body(resp, kind, crid, sent_at)
         finally:
             resp.close()
+        if kind == "create":
+            self.in_flight = None
         elapsed = self.deadline.monotonic() - started
-        headers = resp.headers
+        rheaders = resp.headers
         self._log(
             f"< {resp.status_code} {resp.reason} in {elapsed * 1000:.0f} ms "
-            + " ".join(f"{h}={headers[h]}" for h in DEBUG_HEADERS if h in headers)
+            + " ".join(f"{h}={rheaders[h]}" for h in DEBUG_HEADERS if h in rheaders)
         )
+        if raw:
+            self._log("< body " + raw[:2000].decode("utf-8", "replace"))
         if 300 <= resp.status_code < 400:
             raise SecurityRefused(
                 f"the service answered a redirect ({resp.status_code} to "
-                f"{headers.get('Location', '?')}); rundctl never follows redirects",
+                f"{rheaders.get('Location', '?')}); rundctl never follows redirects",
                 hint="check --endpoint: it should be the API base URL itself",
             )
         if resp.status_code >= 400:
-            raise self._status_error(resp.status_code, headers, raw, kind, permission, crid)
+            error = self._status_error(resp.status_code, rheaders, raw, kind, permission, crid,
+                                       sent_at)
+            wait = retry_after_seconds(rheaders)
+            raise AttemptFailed(Failure(sent=True, status=resp.status_code, retry_after=wait),
+                                error)
         parsed: Any = None
         if raw.strip():
             try:
                 parsed = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
                 msg = f"unreadable response from the service (HTTP {resp.status_code}, not JSON)"
-                if kind == "create":
+                if kind != "read":
                     raise OutcomeUnknown(
-                        msg + "; the run may have been created",
+                        "outcome unknown: " + msg + "; it may have been applied",
                         hint=_unknown_hint(crid, sent_at),
                     ) from None
                 raise BadResponse(msg, hint="run the command again with --debug") from None
         return Response(
-            resp.status_code, headers, parsed, crid, headers.get("request-id"), sent_at
+            resp.status_code, rheaders, parsed, crid, rheaders.get("request-id"), sent_at
         )
 
     def _read_body(
         self, resp: requests.Response, kind: Kind, crid: str, sent_at: float
     ) -> bytes:
+        """Read the body chunk by chunk, checking --timeout between chunks (slow drip)."""
         chunks: list[bytes] = []
         size = 0
+        read1 = getattr(resp.raw, "read1", None)
         try:
-            for chunk in resp.iter_content(65536):
+            while True:
+                if self.deadline.expired():
+                    raise requests.exceptions.ReadTimeout("--timeout reached while reading")
+                chunk = read1(65536) if read1 is not None else resp.raw.read(4096)
+                if not chunk:
+                    break
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise BadResponse("the response is larger than 64 MiB; refusing to read it")
-                if self.deadline.expired():
-                    raise requests.exceptions.ReadTimeout("deadline")
-        except requests.exceptions.RequestException as exc:
-            raise self._transport_error(exc, resp.request.method or "GET", resp.url, kind, crid,
-                                        sent_at, reading=True) from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                OSError) as exc:
+            req_exc = exc if isinstance(exc, requests.exceptions.RequestException) else \
+                requests.exceptions.ConnectionError(exc)
+            error = self._transport_error(req_exc, resp.request.method or "GET", resp.url, kind,
+                                          crid, sent_at, reading=True)
+            raise AttemptFailed(Failure(sent=True), error) from None
         return b"".join(chunks)
 
     def _transport_error(
@@ -333,7 +446,7 @@ class GraphClient:
             what = f"the connection failed after sending: {_reason(exc)}"
         if kind in ("create", "update"):
             return OutcomeUnknown(
-                f"{method} {url}: {what}; the change may have been applied",
+                f"outcome unknown: {method} {url}: {what}; it may have been applied",
                 hint=_unknown_hint(crid, sent_at),
             )
         return TemporaryFailure(
@@ -349,6 +462,7 @@ class GraphClient:
         kind: Kind,
         permission: str,
         crid: str,
+        sent_at: float,
     ) -> Exception:
         info = parse_error(status, headers, raw)
         info.client_request_id = info.client_request_id or crid
@@ -377,8 +491,10 @@ class GraphClient:
         if status >= 500 or status == 408:
             if kind in ("create", "update"):
                 return OutcomeUnknown(
-                    f"the service failed (HTTP {status}) after receiving the request: {what}",
-                    hint=_unknown_hint(crid, None),
+                    f"outcome unknown: the service failed (HTTP {status}) after receiving the "
+                    f"request, so it may have been applied: {what}",
+                    hint=_unknown_hint(crid, sent_at),
+                    info=info,
                 )
             return TemporaryFailure(
                 f"the service failed (HTTP {status}): {what}",
@@ -440,6 +556,12 @@ class GraphClient:
                 raise BadResponse("the service returned the same page link twice (a page loop)")
             seen.add(next_link)
             url, query = next_link, None
+
+
+def _refresh(auth: requests.auth.AuthBase) -> bool:
+    """Ask a refreshable credential for a new token; False when it cannot refresh."""
+    refresh = getattr(auth, "refresh", None)
+    return bool(refresh()) if callable(refresh) else False
 
 
 def _query(params: Mapping[str, str] | None) -> str:

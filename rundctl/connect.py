@@ -49,13 +49,18 @@ def open_client(deps: Deps, conn: ConnSettings) -> Iterator[GraphClient]:
             deps.stderr.write("rundctl: debug: " + redact(line) + "\n")
 
     try:
-        yield GraphClient(
+        client = GraphClient(
             base_url,
             session=session,
             auth=TokenAuth(credential.get_token) if credential.get_token else NoAuth(),
             deadline=Deadline(conn.timeout, deps.monotonic),
             debug=debug,
+            sleep=deps.sleep,
+            now=deps.clock,
+            max_retry_wait=conn.max_retry_wait,
         )
+        deps.in_flight = lambda: client.in_flight
+        yield client
     finally:
         session.close()
         if sandbox is not None:

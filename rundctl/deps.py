@@ -51,6 +51,8 @@ class Deps:
     stdout_tty: bool | None = None
     stderr_tty: bool | None = None
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # Set while a client is open: the create in flight, as (client-request-id, url, sent_at).
+    in_flight: Callable[[], tuple[str, str, float] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.stdin_tty is None:

@@ -189,7 +189,18 @@ class TemporaryFailure(RundctlError):
 
 
 class OutcomeUnknown(RundctlError):
+    """A create/update may or may not have been applied; check before running it again."""
+
     exit_code = ExitCode.OUTCOME_UNKNOWN
+
+    def __init__(
+        self, message: str, hint: str | None = None, info: ApiErrorInfo | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.info = info
+
+    def detail_lines(self) -> list[str]:
+        return ApiError.detail_lines(self) if self.info else []  # type: ignore[arg-type]
 
 
 class SecurityRefused(RundctlError):

@@ -14,28 +14,65 @@ from rundctl.client import (
     GraphClient,
     Response,
 )
-from rundctl.errors import ApiErrorInfo, BadResponse, NotFound
+from rundctl.errors import ApiErrorInfo, BadResponse, NotFound, OutcomeUnknown, RundctlError
 
 MAX_TOP = 999
 
 
 def create_run(
-    client: GraphClient, flow: str, payload: dict[str, Any], parent: str | None = None
+    client: GraphClient,
+    flow: str,
+    payload: dict[str, Any],
+    parent: str | None = None,
+    *,
+    on_recovered: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
+    """POST the run. When the outcome is unknown, make ONE read-only check before giving up:
+    a run of the flow with the same displayName and startDateTime means it was created."""
     path = (
         routes.path("process_runs", flow=flow, run=parent)
         if parent
         else routes.path("flow_runs", flow=flow)
     )
-    resp = client.send("POST", client.url(path), body=payload, kind="create")
+    try:
+        resp = client.send("POST", client.url(path), body=payload, kind="create")
+    except OutcomeUnknown as unknown:
+        found = _reconcile(client, flow, payload)
+        if found is None:
+            unknown.message += (
+                "; a lookup of the flow's runs found no run with this displayName and "
+                "startDateTime (yet)"
+            )
+            raise unknown from None
+        if on_recovered is not None:
+            on_recovered(found)
+        return found
     if not isinstance(resp.body, dict) or "id" not in resp.body:
-        from rundctl.errors import OutcomeUnknown
-
         raise OutcomeUnknown(
             f"the service answered HTTP {resp.status} without the created run",
             hint=f"client-request-id {resp.client_request_id}; list the flow's runs to check",
         )
     return resp.body
+
+
+RECONCILE_SCAN = 1000
+
+
+def _reconcile(client: GraphClient, flow: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    name, start = payload.get("displayName"), _time_key(payload.get("startDateTime"))
+    if start is None:
+        return None
+    params = {"$filter": f"startDateTime eq {payload['startDateTime']}", "$top": "100"}
+    try:
+        items = client.iter_collection(routes.path("flow_runs", flow=flow), params)
+        for scanned, run in enumerate(items):
+            if run.get("displayName") == name and _time_key(run.get("startDateTime")) == start:
+                return run
+            if scanned >= RECONCILE_SCAN:
+                break
+    except RundctlError:
+        return None
+    return None
 
 
 def get_run(client: GraphClient, run: str, flow: str | None = None) -> dict[str, Any]:

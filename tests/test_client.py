@@ -18,9 +18,14 @@ FLOW = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 RUNS = f"{BASE}/industryData/incomingFlows/{FLOW}/runs"
 
 
+SLEPT: list[float] = []
+
+
 def make_client(base: str = BASE, token: str | None = "tok-SECRET-123456") -> GraphClient:
     auth = TokenAuth(lambda: token) if token else NoAuth()
-    return GraphClient(base, session=requests.Session(), auth=auth, deadline=Deadline(30))
+    SLEPT.clear()
+    return GraphClient(base, session=requests.Session(), auth=auth, deadline=Deadline(30),
+                       sleep=SLEPT.append, rand=lambda: 0.5)
 
 
 def envelope(code: str, message: str) -> dict[str, object]:
@@ -84,6 +89,8 @@ def test_503_with_retry_after_on_create_is_not_applied() -> None:
     with pytest.raises(errors.TemporaryFailure) as info:
         make_client().send("POST", RUNS, body={}, kind="create")
     assert "in 7 s" in (info.value.hint or "")
+    assert SLEPT == [7, 7, 7, 7]  # re-sent: the service certainly did not apply it
+    assert len(responses.calls) == 5
 
 
 @responses.activate

@@ -190,7 +190,7 @@ def test_no_credential_for_graph_exits_4_quickly_with_a_hint() -> None:
         (["list", "--flow", FLOW, "--endpoint", "https://u:p@example.com"], 2),
         (["list", "--flow", FLOW, "--endpoint", "ftp://example.com"], 2),
         (["create", "--nme", "x"], 2),
-        (["list", "--flow", FLOW, "--endpoint", "http://127.0.0.1:9"], 8),
+        (["list", "--flow", FLOW, "--endpoint", "http://127.0.0.1:9", "--timeout", "2s"], 8),
     ],
 )
 def test_usage_and_connection_errors_have_documented_exit_codes(args, code) -> None:
