@@ -170,3 +170,16 @@ def test_parse_error_tolerates_non_json_and_neutralises_escapes() -> None:
     info = parse_error(502, {"request-id": "r"}, b"\x1b[2Jbad gateway")
     assert info.message is not None and "\x1b" not in info.message
     assert info.request_id == "r"
+
+
+@responses.activate
+def test_more_than_1000_pages_stops_with_exit_11() -> None:
+    def page(request):
+        n = int(request.params.get("$skiptoken", "0"))
+        return 200, {}, json.dumps({"value": [], "@odata.nextLink": f"{RUNS}?$skiptoken={n + 1}"})
+
+    responses.add_callback(responses.GET, RUNS, callback=page)
+    with pytest.raises(errors.BadResponse) as info:
+        list(make_client().iter_collection(RUNS.removeprefix(BASE)))
+    assert "1000 pages" in info.value.message
+    assert len(responses.calls) == 1000

@@ -192,11 +192,13 @@ def test_faulty_sandbox_never_duplicates_a_run(tmp_path) -> None:
         codes = []
         for i in range(12):
             run = {**RUN, "displayName": f"run {i}"}
-            res = run_exe(["create", "--flow", FLOW, "-f", "-", "--endpoint", url, "-o", "json"],
-                          input=json.dumps(run).encode())
+            res = run_exe(["create", "--flow", FLOW, "-f", "-", "--endpoint", url, "-o", "json",
+                           "--debug"], input=json.dumps(run).encode(),
+                          env={"RUNDCTL_TOKEN": CANARY})
             codes.append(res.returncode)
             assert res.returncode in (0, 8, 9), res.stderr
             assert "Traceback" not in res.stderr
+            assert CANARY not in res.stdout + res.stderr
         # Read back with rundctl itself: its reads are retried through the injected faults.
         listed = run_exe(["list", "--flow", FLOW, "--all", "--endpoint", url, "-o", "json"])
         assert listed.returncode == 0, listed.stderr
