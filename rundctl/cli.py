@@ -68,7 +68,9 @@ EndpointOpt = Annotated[
 ]
 CloudOpt = Annotated[
     str,
-    typer.Option("--cloud", metavar="CLOUD", envvar="RUNDCTL_CLOUD", help="global, usgov, dod or china.",
+    typer.Option("--cloud", metavar="CLOUD", envvar="RUNDCTL_CLOUD",
+                 help="global, usgov, dod, china, or custom (RUNDCTL_GRAPH_ROOT + "
+                 "RUNDCTL_AUTHORITY_HOST).",
                  rich_help_panel=CONNECTION),
 ]
 TimeoutOpt = Annotated[
@@ -100,6 +102,16 @@ TokenFileOpt = Annotated[
     str | None,
     typer.Option("--token-file", metavar="PATH", help="Read the bearer token from PATH, or - for stdin "
                  "(else RUNDCTL_TOKEN).", rich_help_panel=AUTH, show_default=False),
+]
+TenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", metavar="TENANT", help="Entra tenant ID (else AZURE_TENANT_ID).",
+                 rich_help_panel=AUTH, show_default=False),
+]
+ClientIdOpt = Annotated[
+    str | None,
+    typer.Option("--client-id", metavar="ID", help="Entra app (client) ID (else "
+                 "AZURE_CLIENT_ID).", rich_help_panel=AUTH, show_default=False),
 ]
 OutputOpt = Annotated[
     str | None,
@@ -294,6 +306,8 @@ class ConnArgs:
     cloud: str
     auth: str
     token_file: str | None
+    tenant: str | None
+    client_id: str | None
     timeout: str | None
     max_retry_wait: str
     debug: bool
@@ -304,6 +318,8 @@ _CONN_PARAMS = (
     ("cloud", CloudOpt, DEFAULT_CLOUD),
     ("auth", AuthOpt, DEFAULT_AUTH),
     ("token_file", TokenFileOpt, None),
+    ("tenant", TenantOpt, None),
+    ("client_id", ClientIdOpt, None),
     ("timeout", TimeoutOpt, None),
     ("max_retry_wait", MaxRetryWaitOpt, DEFAULT_MAX_RETRY_WAIT),
     ("debug", DebugOpt, False),
@@ -346,7 +362,7 @@ def conn_settings(args: ConnArgs, *, waiting: bool = False) -> Any:
         parse_endpoint,
     )
 
-    parsed_cloud = parse_cloud(args.cloud)
+    parsed_cloud = parse_cloud(args.cloud, current_deps().env)
     return ConnSettings(
         endpoint=parse_endpoint(args.endpoint, parsed_cloud),
         cloud=parsed_cloud,
@@ -357,6 +373,8 @@ def conn_settings(args: ConnArgs, *, waiting: bool = False) -> Any:
         ),
         max_retry_wait=parse_duration(args.max_retry_wait, name="--max-retry-wait"),
         debug=args.debug,
+        tenant=args.tenant,
+        client_id=args.client_id,
     )
 
 
@@ -971,6 +989,117 @@ def flows_get(
     with open_client(deps, conn) as client:
         found = runs.get_flow(client, flow_id)
     renderer(deps, fmt).one(found, kind="flow")
+
+
+auth_app = typer.Typer(help="Sign in, see which credential wins, sign out.",
+                       no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
+
+
+@auth_app.command("status")
+@handled
+@with_connection
+def auth_status(
+    output: OutputOpt = None,
+    conn_args: Any = None,
+) -> None:
+    """Show which credential is used and what its token says (never the token).
+
+    Mode, source, tenant, identity, expiry, and the roles or scopes in the token's claims.
+    Exit 4 when no credential works, naming what would fix it.
+
+    \b
+    Examples:
+      rundctl auth status
+      rundctl auth status -o json | jq .roles
+    """
+    deps = current_deps()
+    conn = conn_settings(conn_args)
+    fmt = output_format(deps, output)
+    from rundctl import auth
+
+    credential = auth.resolve(
+        auth.AuthOptions(conn.auth_mode, conn.token_file, conn.tenant, conn.client_id),
+        conn.endpoint, conn.cloud, deps.env, stdin=deps.stdin,
+        can_prompt=auth.interactive(deps.env, bool(deps.stdin_tty), bool(deps.stderr_tty)),
+    )
+    token = credential.get_token() if credential.get_token else None
+    info = auth.describe(credential, token)
+    info["endpoint"] = conn.endpoint.url or "sandbox"
+    if fmt == "table":
+        width = max(len(k) for k in info)
+        from rundctl.redact import neutralise
+
+        for key, value in info.items():
+            shown = ", ".join(value) if isinstance(value, list) else ("" if value is None
+                                                                      else str(value))
+            deps.stdout.write(f"{key:<{width}}  {neutralise(shown) or '-'}\n")
+    else:
+        renderer(deps, fmt).one(info, kind="auth")
+
+
+@auth_app.command("login")
+@handled
+def auth_login(
+    device_code: Annotated[bool, typer.Option("--device-code", help="Sign in with a code "
+                                              "on another device (the default).")] = False,
+    browser: Annotated[bool, typer.Option("--browser", help="Sign in with a local "
+                                          "browser.")] = False,
+    tenant: TenantOpt = None,
+    client_id: ClientIdOpt = None,
+    cloud: CloudOpt = DEFAULT_CLOUD,
+    allow_unencrypted_cache: Annotated[bool, typer.Option(
+        "--allow-unencrypted-cache",
+        help="Without an OS keyring (headless Linux), keep the token cache in a 0600 file.")]
+    = False,
+) -> None:
+    """Sign in once; later commands get tokens silently from an encrypted cache.
+
+    Stores the token cache with the OS keyring (TokenCachePersistenceOptions name
+    "rundctl") and an AuthenticationRecord (no secrets, mode 0600) in the config folder.
+    Never in CI. Uses the Microsoft Graph Command Line Tools app unless --client-id names
+    your own app registration.
+
+    \b
+    Examples:
+      rundctl auth login --tenant contoso.onmicrosoft.com
+      rundctl auth login --browser
+    """
+    deps = current_deps()
+    if device_code and browser:
+        raise UsageError("give --device-code or --browser, not both")
+    from rundctl import auth
+    from rundctl.settings import parse_cloud
+
+    parsed = parse_cloud(cloud, deps.env)
+    if allow_unencrypted_cache:
+        deps.stderr.write("rundctl: warning: the token cache will be an unencrypted file "
+                          "(mode 0600) under ~/.IdentityService\n")
+    who = auth.login(
+        deps.env, parsed, browser=browser, tenant=tenant, client_id=client_id,
+        allow_unencrypted_cache=allow_unencrypted_cache,
+        can_prompt=auth.interactive(deps.env, bool(deps.stdin_tty), bool(deps.stderr_tty)),
+        say=lambda text: deps.stderr.write(text + "\n"),
+    )
+    deps.stderr.write(f"rundctl: signed in as {who['username']} (tenant {who['tenant']})\n")
+
+
+@auth_app.command("logout")
+@handled
+def auth_logout() -> None:
+    """Forget the cached login (the record; the keyring entry expires on its own).
+
+    \b
+    Examples:
+      rundctl auth logout
+    """
+    deps = current_deps()
+    from rundctl import auth
+
+    if auth.logout(deps.env):
+        deps.stderr.write("rundctl: signed out\n")
+    else:
+        deps.stderr.write("rundctl: no cached login\n")
 
 
 @app.command()

@@ -82,8 +82,11 @@ class TokenAuth(requests.auth.AuthBase):
         return self._refresh() if self._refresh is not None else False
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._get_token()}"
+        self.last = self._get_token()
+        r.headers["Authorization"] = f"Bearer {self.last}"
         return r
+
+    last: str | None = None
 
 
 class NoAuth(requests.auth.AuthBase):
@@ -476,7 +479,8 @@ class GraphClient:
             )
         if status == 403:
             needed = PERMISSION_CREATE_NOTE if kind != "read" else f"needs {permission}"
-            return Forbidden(f"forbidden: {what}", info, hint=f"this call {needed}")
+            return Forbidden(f"forbidden: {what}", info,
+                             hint=f"this call {needed}; {self._granted()}")
         if status == 404:
             return NotFound(f"not found: {what}", info, hint="check the flow and run IDs")
         wait = retry_after_seconds(headers)
@@ -502,6 +506,21 @@ class GraphClient:
                 info=info,
             )
         return Rejected(f"rejected by the service: {what}", info)
+
+    def _granted(self) -> str:
+        """The roles/scopes the token in use carries (from its claims), for 403 hints."""
+        token = getattr(self.auth, "last", None)
+        if not token:
+            return "no token was sent"
+        from rundctl.auth import decode_claims
+
+        claims = decode_claims(token)
+        raw_roles = claims.get("roles")
+        roles = [str(r) for r in raw_roles] if isinstance(raw_roles, list) else []
+        granted = roles + str(claims.get("scp") or "").split()
+        if not claims:
+            return "the token is not a JWT, so its permissions cannot be shown"
+        return "your token carries: " + (", ".join(granted) if granted else "no roles or scopes")
 
     def _log(self, line: str) -> None:
         if self.debug is not None:

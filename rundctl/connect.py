@@ -31,7 +31,12 @@ def sandbox_db_path(env: dict[str, str] | os._Environ[str]) -> str:
 @contextmanager
 def open_client(deps: Deps, conn: ConnSettings) -> Iterator[GraphClient]:
     credential = auth.resolve(
-        conn.auth_mode, conn.endpoint, deps.env, token_file=conn.token_file, stdin=deps.stdin
+        auth.AuthOptions(conn.auth_mode, conn.token_file, conn.tenant, conn.client_id),
+        conn.endpoint,
+        conn.cloud,
+        deps.env,
+        stdin=deps.stdin,
+        can_prompt=auth.interactive(deps.env, bool(deps.stdin_tty), bool(deps.stderr_tty)),
     )
     sandbox = None
     base_url = conn.endpoint.url
@@ -52,7 +57,9 @@ def open_client(deps: Deps, conn: ConnSettings) -> Iterator[GraphClient]:
         client = GraphClient(
             base_url,
             session=session,
-            auth=TokenAuth(credential.get_token) if credential.get_token else NoAuth(),
+            auth=TokenAuth(credential.get_token, credential.refresh)
+            if credential.get_token
+            else NoAuth(),
             deadline=Deadline(conn.timeout, deps.monotonic),
             debug=debug,
             sleep=deps.sleep,

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from rundctl import routes
+from rundctl.auth import auto_mode
 from rundctl.deps import Deps
 from rundctl.render import to_json
 from rundctl.settings import ConnSettings
@@ -32,7 +33,7 @@ def describe_create(
     mode = conn.auth_mode
     if mode == "auto":
         has_token = conn.token_file is not None or bool(env.get("RUNDCTL_TOKEN"))
-        mode = "token" if has_token else ("none" if conn.endpoint.loopback else "auto")
+        mode = auto_mode(env, conn.endpoint, conn.cloud, has_token) or "auto"
     if mode != "none":
         headers["Authorization"] = "Bearer <redacted>"
     assert plan.body is not None

@@ -25,6 +25,7 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "activity": ("id", "displayName", "status"),
     "flow": ("id", "displayName", "readinessStatus", "dataDomain", "@odata.type"),
     "stats": ("runId", "status"),
+    "auth": ("mode", "source", "tenant", "identity", "expires"),
 }
 
 STATUS_STYLE = {
@@ -58,7 +59,7 @@ def tsv_line(run: Mapping[str, Any], kind: str = "run") -> str:
 
 
 def item_id(item: Mapping[str, Any]) -> Any:
-    return item.get("id", item.get("runId"))
+    return item.get("id", item.get("runId", item.get("identity")))
 
 
 # -- human-friendly times ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -51,14 +52,33 @@ AUTH_MODES = (
 )
 
 
-def parse_cloud(text: str) -> Cloud:
-    cloud = CLOUDS.get(text.strip().lower())
+def parse_cloud(text: str, env: Mapping[str, str] | None = None) -> Cloud:
+    name = text.strip().lower()
+    if name == "custom":
+        return _custom_cloud(env or {})
+    cloud = CLOUDS.get(name)
     if cloud is None:
         raise UsageError(
-            f"--cloud: '{text}' is not one of {', '.join(CLOUDS)}",
+            f"--cloud: '{text}' is not one of {', '.join(CLOUDS)}, custom",
             hint="national clouds: usgov (GCC High), dod (US Gov L5), china (21Vianet)",
         )
     return cloud
+
+
+def _custom_cloud(env: Mapping[str, str]) -> Cloud:
+    """A private or test cloud: RUNDCTL_GRAPH_ROOT and RUNDCTL_AUTHORITY_HOST name it."""
+    root, authority = env.get("RUNDCTL_GRAPH_ROOT"), env.get("RUNDCTL_AUTHORITY_HOST")
+    if not root or not authority:
+        raise UsageError(
+            "--cloud custom needs RUNDCTL_GRAPH_ROOT and RUNDCTL_AUTHORITY_HOST",
+            hint="e.g. RUNDCTL_GRAPH_ROOT=https://graph.example RUNDCTL_AUTHORITY_HOST="
+            "https://login.example",
+        )
+    checked = parse_endpoint(root, CLOUDS["global"])
+    assert checked.url is not None
+    if not authority.startswith("https://"):
+        raise UsageError("RUNDCTL_AUTHORITY_HOST must be an https:// URL")
+    return Cloud("custom", checked.url, authority.rstrip("/"))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -137,6 +157,8 @@ class ConnSettings:
     timeout: float
     debug: bool
     max_retry_wait: float = 60.0
+    tenant: str | None = None
+    client_id: str | None = None
 
 
 def parse_duration(text: str, *, name: str = "--timeout") -> float:
