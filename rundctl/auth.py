@@ -199,6 +199,16 @@ def _federated_file(path: str) -> Callable[[], str]:
     return read
 
 
+def _quiet_azure_logging() -> None:
+    """azure-identity logs failures as warnings; rundctl reports them itself, once."""
+    import logging
+
+    for name in ("azure", "msal"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def _record_path(env: Mapping[str, str]) -> Path:
     return config_dir(env) / RECORD_FILE
 
@@ -207,6 +217,7 @@ def _build_entra(
     mode: str, opts: AuthOptions, cloud: Cloud, env: Mapping[str, str], can_prompt: bool
 ) -> tuple[Any, str, dict[str, str]]:
     """(azure credential, source description, details) for an Entra *mode*."""
+    _quiet_azure_logging()
     import azure.identity as ai
 
     common: dict[str, Any] = {"authority": cloud.authority_host}
@@ -273,6 +284,7 @@ def _build_entra(
     if tenant or record:
         kwargs["tenant_id"] = record.tenant_id if record else tenant
     if record is not None:
+        kwargs.pop("authority", None)  # the record names its own authority
         kwargs["authentication_record"] = record
         kwargs["cache_persistence_options"] = _cache_options(
             env, allow_unencrypted=_login_settings(env).get("allow_unencrypted_cache") is True)
@@ -322,6 +334,7 @@ def login(
             "auth login needs a terminal (stdin and stderr) to sign in",
             hint="run it in an interactive shell, or use RUNDCTL_TOKEN / --auth environment",
         )
+    _quiet_azure_logging()
     import azure.identity as ai
 
     try:
@@ -506,7 +519,10 @@ def resolve(
     if mode not in ENTRA_MODES:
         raise UsageError(f"--auth: unknown mode '{mode}'")
     check_token_destination(endpoint, cloud)
-    credential, source, details = _build_entra(mode, opts, cloud, env, can_prompt)
+    try:
+        credential, source, details = _build_entra(mode, opts, cloud, env, can_prompt)
+    except ValueError as exc:  # e.g. no OS keyring for the cache, a malformed setting
+        raise NotAuthenticated(f"--auth {mode}: {_first_line(exc)}", hint=FIX_HINT) from None
     tokens = EntraTokens(credential, cloud.scope, mode)
     return Credential(mode, source, tokens.get, tokens.refresh, details)
 
