@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 from rundctl.errors import NotAuthenticated, SecurityRefused, UsageError
@@ -60,8 +60,7 @@ LOGIN_FILE = "login.json"
 REFRESH_MARGIN = 300  # seconds before expiry when a token is renewed
 
 
-@dataclass(frozen=True)
-class AuthOptions:
+class AuthOptions(NamedTuple):
     mode: str
     token_file: str | None = None
     tenant: str | None = None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NamedTuple, NoReturn, TypeVar
 
 import typer
 
@@ -298,8 +297,7 @@ def renderer(deps: Deps, fmt: str) -> Any:
     return Renderer(fmt, deps.stdout, now=deps.clock(), tty=bool(deps.stdout_tty), env=deps.env)
 
 
-@dataclass(frozen=True)
-class ConnArgs:
+class ConnArgs(NamedTuple):
     """The shared connection flags, as typed (checked by :func:`conn_settings`)."""
 
     endpoint: str | None

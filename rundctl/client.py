@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests  # noqa: TID253 - this module is only imported on paths that send requests
@@ -116,8 +116,7 @@ class Deadline:
         return self.remaining() <= 0
 
 
-@dataclass
-class Response:
+class Response(NamedTuple):
     status: int
     headers: Mapping[str, str]
     body: Any

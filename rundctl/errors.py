@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class ExitCode(enum.IntEnum):
@@ -60,8 +61,7 @@ EXIT_CODE_TABLE: tuple[tuple[int, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with the input: where (JSON path, NDJSON line) and what."""
 
     path: str

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["read", "create", "update"]
 
@@ -22,8 +21,7 @@ BACKOFF_CAP = 30.0
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """What went wrong with one attempt, as far as retrying is concerned."""
 
     sent: bool  # the request may have reached the server
@@ -31,8 +29,7 @@ class Failure:
     retry_after: float | None = None  # what the server asked for, in seconds
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     retry: bool
     wait: float = 0.0
     too_long: bool = False  # the server asked for a wait over --max-retry-wait

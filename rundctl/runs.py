@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rundctl import routes
 from rundctl.client import (
@@ -85,8 +84,7 @@ def get_run(client: GraphClient, run: str, flow: str | None = None) -> dict[str,
     return body
 
 
-@dataclass(frozen=True)
-class RunFilter:
+class RunFilter(NamedTuple):
     """What ``list`` asks for; sent as OData and re-checked on each item as it arrives."""
 
     statuses: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from rundctl.errors import UsageError
@@ -19,8 +19,7 @@ SANDBOX = "sandbox"
 API_VERSION = "beta"
 
 
-@dataclass(frozen=True)
-class Cloud:
+class Cloud(NamedTuple):
     name: str
     graph_root: str
     authority_host: str
@@ -91,8 +90,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where requests go. ``url`` is None for the embedded sandbox until it is started."""
 
     url: str | None
@@ -146,8 +144,7 @@ DURATION_PATTERN = _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-@dataclass(frozen=True)
-class ConnSettings:
+class ConnSettings(NamedTuple):
     """Everything needed to reach the service, checked."""
 
     endpoint: Endpoint

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rundctl.errors import BadResponse, ExitCode, NotFound, TemporaryFailure
 
@@ -22,8 +22,7 @@ KNOWN_STATUSES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class WaitOptions:
+class WaitOptions(NamedTuple):
     timeout: float
     interval: float | None = None  # None: auto (5 s growing to 60 s)
     fail_on: str = "errors"

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rundctl import __version__
 
 USER_AGENT = f"rundctl/{__version__}"
 
 
-@dataclass
-class RequestPlan:
+class RequestPlan(NamedTuple):
     """A request exactly as it would be sent (before the credential is added)."""
 
     method: str
