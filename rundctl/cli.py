@@ -8,6 +8,7 @@ azure.identity, rich.table, sqlite3) are imported only inside the commands that 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple, NoReturn, TypeVar
 
@@ -46,6 +47,7 @@ AUTH = "Auth"
 OUTPUT = "Output"
 INPUT = "Input"
 FAULTS = "Faults (like Microsoft Dev Proxy)"
+BULK = "Bulk"
 
 # -- shared options, defined once ------------------------------------------------------
 
@@ -201,6 +203,7 @@ DEFAULT_AUTH = "auto"
 DEFAULT_TIMEOUT = "120"
 DEFAULT_WAIT_TIMEOUT = "30m"
 DEFAULT_MAX_RETRY_WAIT = "60s"
+DEFAULT_BULK_TIMEOUT = "24h"
 
 # -- error handling: the one place errors become exit codes -----------------------------
 
@@ -384,30 +387,27 @@ def need_flow(flow: str | None) -> str:
     return parse_guid(flow, name="--flow")
 
 
-def read_input(deps: Deps, file: str | None, token_file: str | None) -> object | None:
-    """The record from -f PATH / -f - (None without -f)."""
-    if file is None:
-        return None
-    from rundctl import jsonio
-    from rundctl.errors import InvalidInput, Problem
+def input_path(deps: Deps, file: str, token_file: str | None) -> tuple[str, str]:
+    """The path to read -f from (stdin is spooled to a temporary file) and its name."""
+    if file != "-":
+        if not os.path.isfile(file):
+            from rundctl.errors import InvalidInput, Problem
 
-    if file == "-":
-        if token_file == "-":  # noqa: S105 - "-" means stdin
-            raise UsageError("-f - and --token-file - cannot both read stdin")
-        if deps.stdin_tty:
-            raise UsageError(
-                "-f -: stdin is a terminal, not a pipe",
-                hint="pipe the JSON in (… | rundctl create -f -) or give -f PATH",
-            )
-        return jsonio.read_document(deps.stdin, source="stdin")
-    try:
-        with open(file, "rb") as handle:
-            return jsonio.read_document(handle, source=file)
-    except OSError as exc:
-        raise InvalidInput(
-            [Problem("", f"cannot read '{file}': {exc.strerror or exc}")],
-            hint="-f takes a path, or - for stdin",
-        ) from None
+            raise InvalidInput([Problem("", f"cannot read '{file}': no such file")],
+                               hint="-f takes a path, or - for stdin")
+        return file, file
+    if token_file == "-":  # noqa: S105 - "-" means stdin
+        raise UsageError("-f - and --token-file - cannot both read stdin")
+    if deps.stdin_tty:
+        raise UsageError(
+            "-f -: stdin is a terminal, not a pipe",
+            hint="pipe the JSON in (… | rundctl create -f -) or give -f PATH",
+        )
+    from rundctl.bulk import spool_stdin
+
+    spooled = spool_stdin(deps.stdin)
+    deps.cleanups.append(lambda: os.unlink(spooled))
+    return spooled, "stdin"
 
 
 def build_overrides(
@@ -459,6 +459,47 @@ def time_flag(deps: Deps, text: str | None, name: str) -> str | None:
     except ValueError as exc:
         raise UsageError(f"{name}: {exc}", hint="give a timestamp like 2026-11-01T00:00:00Z "
                          "or an age like 24h or 7d") from None
+
+
+def parse_duration_flag(text: str, name: str = "--timeout") -> float:
+    from rundctl.settings import parse_duration
+
+    return parse_duration(text, name=name)
+
+
+def run_bulk(deps: Deps, conn: Any, plan: Any, flow_id: str, parent_id: str | None,
+             parallel: int, journal_path: str | None, output: str | None,
+             dry_run: bool) -> None:
+    """Send a validated bulk input and report each record; exit 0 or 12."""
+    from rundctl import bulk, routes
+    from rundctl.settings import parse_output
+
+    fmt = parse_output(output) if output else "ndjson"
+    if dry_run:
+        path = (routes.path("process_runs", flow=flow_id, run=parent_id) if parent_id
+                else routes.path("flow_runs", flow=flow_id))
+        deps.stderr.write(f"rundctl: valid: {plan.total} records; would POST each to "
+                          f"{conn.endpoint.url or 'the sandbox'}{path}\n")
+        return
+    from rundctl.client import Gate
+    from rundctl.connect import open_client
+    from rundctl.progress import BulkProgress
+
+    journal = bulk.Journal(journal_path, plan, flow_id, parent_id) if journal_path else None
+    progress = BulkProgress(deps, fmt, plan.total)
+    try:
+        with open_client(deps, conn, pool=parallel) as client:
+            client.gate = Gate(deps.monotonic, deps.sleep)
+            summary = bulk.send_all(client, plan, flow=flow_id, parent=parent_id,
+                                    parallel=parallel, journal=journal, emit=progress.emit)
+    finally:
+        progress.close()
+        if journal is not None:
+            journal.close()
+    progress.summary(summary)
+    code = summary.exit_code()
+    if code:
+        raise typer.Exit(int(code))
 
 
 def wait_options(timeout: float, interval: str, fail_on: str, grace: str) -> Any:
@@ -547,13 +588,22 @@ def create(
     interval: IntervalOpt = "auto",
     fail_on: FailOnOpt = "errors",
     not_found_grace: NotFoundGraceOpt = "60s",
+    parallel: Annotated[int, typer.Option(
+        "--parallel", metavar="N", min=1, max=64, help="Bulk: requests in flight at once.",
+        rich_help_panel=BULK)] = 4,
+    journal: Annotated[str | None, typer.Option(
+        "--journal", metavar="PATH", help="Bulk: record each outcome here; re-run with the "
+        "same journal to finish exactly once.", rich_help_panel=BULK, show_default=False)]
+    = None,
     output: OutputOpt = None,
     conn_args: Any = None,
 ) -> None:
-    """Create a run of an inbound flow.
+    """Create a run of an inbound flow, or many (bulk) from NDJSON or a JSON array.
 
     The run comes from flags, from a JSON file (-f PATH) or from stdin (-f -); flags
     override the same fields of the file. Everything is validated before anything is sent.
+    With NDJSON (one run per line) or a JSON array, every record is created (bulk): results
+    as NDJSON on stdout, exit 0 all created, 12 some not; --journal makes re-runs resume.
 
     \b
     Examples:
@@ -561,6 +611,7 @@ def create(
       echo '{"displayName":"x","startDateTime":"2026-11-01T10:00:00Z","status":"completed",
         "statistics":{}}' | rundctl create --flow $FLOW -f -
       rundctl create --flow $FLOW -f run.json --status failed --error-code E42 --dry-run
+      rundctl create --flow $FLOW -f term.ndjson --parallel 8 --journal term.journal
     """
     deps = current_deps()
     from rundctl.settings import parse_guid
@@ -572,7 +623,22 @@ def create(
     waiting = wait_options(conn.timeout, interval, fail_on, not_found_grace) if wait else None
     overrides = build_overrides(name, start, end, status, statistics, stat, blocking_error,
                                 error_code, error_message, error_target)
-    record = read_input(deps, file, conn.token_file)
+    record = None
+    if file is not None:
+        from rundctl import bulk, jsonio
+
+        path, source = input_path(deps, file, conn.token_file)
+        if bulk.is_bulk(path):
+            if wait:
+                raise UsageError("--wait follows one run; it does not go with bulk input")
+            plan = bulk.validate(path, overrides, now=deps.clock(), source=source)
+            deps.cleanups.append(lambda: os.unlink(plan.spool))
+            if conn_args.timeout is None:
+                conn = conn._replace(timeout=parse_duration_flag(DEFAULT_BULK_TIMEOUT))
+            run_bulk(deps, conn, plan, flow_id, parent_id, parallel, journal, output, dry_run)
+            return
+        with open(path, "rb") as handle:
+            record = jsonio.read_document(handle, source=source)
 
     from rundctl import model
 
@@ -631,7 +697,23 @@ def validate(
     fmt = output_format(deps, output)
     overrides = build_overrides(name, start, end, status, statistics, stat, blocking_error,
                                 error_code, error_message, error_target)
-    record = read_input(deps, file, None)
+    record = None
+    if file is not None:
+        from rundctl import bulk, jsonio
+
+        path, source = input_path(deps, file, None)
+        if bulk.is_bulk(path):
+            plan = bulk.validate(path, overrides, now=deps.clock(), source=source)
+            deps.cleanups.append(lambda: os.unlink(plan.spool))
+            deps.stderr.write(f"rundctl: valid: {plan.total} records\n")
+            if fmt == "ndjson":
+                for _, _, body in bulk.iter_spool(plan):
+                    deps.stdout.write(body.decode("utf-8") + "\n")
+            elif fmt == "json":
+                deps.stdout.write(f'{{"valid": true, "records": {plan.total}}}\n')
+            return
+        with open(path, "rb") as handle:
+            record = jsonio.read_document(handle, source=source)
     from rundctl import model
 
     payload = model.build_create_payload(record, overrides, now=deps.clock())

@@ -208,6 +208,30 @@ def same_origin(a: str, b: str) -> bool:
     return (pa.scheme, pa.hostname, port(pa)) == (pb.scheme, pb.hostname, port(pb))
 
 
+class Gate:
+    """A pause shared by parallel workers (bulk create): Retry-After stops them all."""
+
+    def __init__(self, monotonic: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        import threading
+
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, self._monotonic() + seconds)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                remaining = self._until - self._monotonic()
+            if remaining <= 0:
+                return
+            self._sleep(min(remaining, 1.0))
+
+
 class AttemptFailed(Exception):
     """One attempt failed: how (for the retry decision) and the error to raise if final."""
 
@@ -242,6 +266,8 @@ class GraphClient:
         self.rand = rand
         # A create that has been sent and not yet answered (for Ctrl-C messages).
         self.in_flight: tuple[str, str, float] | None = None
+        # Shared by bulk workers: a 429/503 Retry-After pauses all of them together.
+        self.gate: Gate | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -269,6 +295,8 @@ class GraphClient:
             headers = dict(plan.headers)
             if attempt > 1:
                 headers["Retry-Attempt"] = str(attempt - 1)
+            if self.gate is not None:
+                self.gate.wait()
             try:
                 return self._attempt(plan, headers, params, kind, permission)
             except AttemptFailed as failed:
@@ -287,9 +315,12 @@ class GraphClient:
                 if decision.wait >= self.deadline.remaining():
                     raise self._out_of_time(failed.error) from None
                 self._log(f"retrying in {decision.wait:.2f} s (attempt {attempt + 1})")
-                if failure.status == 503:
+                if failure.status == 503 and self.gate is None:
                     self.session.close()  # Graph: retry a 503 over a new connection
-                self.sleep(decision.wait)
+                if self.gate is not None and failure.retry_after is not None:
+                    self.gate.pause(decision.wait)  # every worker waits, not just this one
+                else:
+                    self.sleep(decision.wait)
 
     def _wait_too_long(self, wait: float, error: Exception) -> TemporaryFailure:
         when = self.now() + timedelta(seconds=min(wait, 10 * 365 * 86400))

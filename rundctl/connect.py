@@ -29,7 +29,7 @@ def sandbox_db_path(env: dict[str, str] | os._Environ[str]) -> str:
 
 
 @contextmanager
-def open_client(deps: Deps, conn: ConnSettings) -> Iterator[GraphClient]:
+def open_client(deps: Deps, conn: ConnSettings, *, pool: int = 1) -> Iterator[GraphClient]:
     credential = auth.resolve(
         auth.AuthOptions(conn.auth_mode, conn.token_file, conn.tenant, conn.client_id),
         conn.endpoint,
@@ -47,6 +47,11 @@ def open_client(deps: Deps, conn: ConnSettings) -> Iterator[GraphClient]:
         base_url = sandbox.start()
     assert base_url is not None
     session = deps.session_factory()
+    if pool > 10:  # requests keeps 10 connections per host unless told otherwise
+        from requests.adapters import HTTPAdapter
+
+        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=pool))
+        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=pool))
     debug = None
     if conn.debug:
 

@@ -66,3 +66,71 @@ class WaitProgress:
                 line += f"  blocking error: {neutralise(detail)}\n"
         self.deps.stderr.write(line)
         self.deps.stderr.flush()
+
+
+class BulkProgress:
+    """Bulk create's voice: per-record results on stdout, progress and summary on stderr."""
+
+    def __init__(self, deps: Deps, fmt: str, total: int) -> None:
+        self.deps = deps
+        self.fmt = fmt
+        self.total = total
+        self.count = 0
+        self.started = deps.monotonic()
+        self.last_line = self.started
+        self.bar: Any = None
+        self.task: Any = None
+        if deps.stderr_tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            from rundctl.render import make_console
+
+            self.bar = Progress(
+                TextColumn("creating"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                console=make_console(deps.stderr, tty=True, env=deps.env), transient=True,
+            )
+            self.task = self.bar.add_task("bulk", total=total, rate="")
+            self.bar.start()
+
+    def emit(self, outcome: Any) -> None:
+        from rundctl.render import to_json
+
+        out = self.deps.stdout
+        if self.fmt in ("ndjson", "table", "tsv"):
+            out.write(to_json(outcome.as_json(), indent=None) + "\n")
+        elif self.fmt == "json":
+            out.write(("[\n  " if self.count == 0 else ",\n  ")
+                      + to_json(outcome.as_json(), indent=None))
+        elif self.fmt == "id" and outcome.id:
+            out.write(outcome.id + "\n")
+        out.flush()
+        self.count += 1
+        now = self.deps.monotonic()
+        rate = self.count / max(now - self.started, 1e-6)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.count, rate=f"{rate:.0f}/s")
+        elif now - self.last_line >= PLAIN_EVERY / 3:
+            self.last_line = now
+            self.deps.stderr.write(f"rundctl: {self.count}/{self.total} records ({rate:.0f}/s)\n")
+            self.deps.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        if self.fmt == "json":
+            self.deps.stdout.write("[]\n" if self.count == 0 else "\n]\n")
+            self.deps.stdout.flush()
+
+    def summary(self, summary: Any) -> None:
+        took = max(self.deps.monotonic() - self.started, 1e-6)
+        self.deps.stderr.write(
+            f"rundctl: {summary.line()} in {human_duration(took)} ({self.count / took:.0f}/s)\n")
+        self.deps.stderr.flush()

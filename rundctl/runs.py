@@ -25,6 +25,7 @@ def create_run(
     parent: str | None = None,
     *,
     on_recovered: Callable[[dict[str, Any]], object] | None = None,
+    encoded: bytes | None = None,
 ) -> dict[str, Any]:
     """POST the run. When the outcome is unknown, make ONE read-only check before giving up:
     a run of the flow with the same displayName and startDateTime means it was created."""
@@ -34,9 +35,9 @@ def create_run(
         else routes.path("flow_runs", flow=flow)
     )
     try:
-        resp = client.send("POST", client.url(path), body=payload, kind="create")
+        resp = client.send("POST", client.url(path), body=encoded or payload, kind="create")
     except OutcomeUnknown as unknown:
-        found = _reconcile(client, flow, payload)
+        found = find_existing(client, flow, payload)
         if found is None:
             unknown.message += (
                 "; a lookup of the flow's runs found no run with this displayName and "
@@ -57,7 +58,7 @@ def create_run(
 RECONCILE_SCAN = 1000
 
 
-def _reconcile(client: GraphClient, flow: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+def find_existing(client: GraphClient, flow: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     name, start = payload.get("displayName"), _time_key(payload.get("startDateTime"))
     if start is None:
         return None

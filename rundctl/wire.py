@@ -27,6 +27,7 @@ def encode_body(body: Any) -> bytes:
 def plan_request(
     method: str, url: str, body: Any = None, client_request_id: str | None = None
 ) -> RequestPlan:
+    """*body* is a JSON value, or bytes already encoded as JSON (bulk create spools those)."""
     headers = {
         "User-Agent": USER_AGENT,
         "Accept": "application/json",
@@ -35,5 +36,5 @@ def plan_request(
     data = None
     if body is not None:
         headers["Content-Type"] = "application/json"
-        data = encode_body(body)
+        data = body if isinstance(body, bytes) else encode_body(body)
     return RequestPlan(method, url, headers, data)
