@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> None:
 
         from rundctl.cli import app
 
+        if os.environ.get("_RUNDCTL_COMPLETE"):  # TAB pressed: register the shells' completers
+            from typer._completion_classes import completion_init
+
+            completion_init()
+
         try:
             args = sys.argv[1:] if argv is None else argv
             target = _only_invoked_command(app, args)

@@ -49,11 +49,45 @@ INPUT = "Input"
 FAULTS = "Faults (like Microsoft Dev Proxy)"
 BULK = "Bulk"
 
+# -- TAB completion: local only, never the network --------------------------------------
+
+
+def _complete_from(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def complete(incomplete: str) -> list[str]:
+        low = incomplete.lower()
+        return [c for c in choices if c.lower().startswith(low)]
+
+    return complete
+
+
+complete_status = _complete_from(
+    ("running", "failed", "completed", "completedWithErrors", "completedWithWarnings"))
+complete_output = _complete_from(("table", "json", "ndjson", "tsv", "id", "none"))
+complete_cloud = _complete_from(("global", "usgov", "dod", "china", "custom"))
+complete_auth = _complete_from(("auto", "token", "none", "environment", "azure-cli",
+                                "device-code", "browser", "managed-identity",
+                                "workload-identity", "github-oidc"))
+complete_fail_on = _complete_from(("errors", "warnings", "never"))
+
+
+def complete_flow(incomplete: str) -> list[str]:
+    from rundctl.recent import recent
+
+    return [i for i in recent("flows") if i.startswith(incomplete.lower())]
+
+
+def complete_run(incomplete: str) -> list[str]:
+    from rundctl.recent import recent
+
+    return [i for i in recent("runs") if i.startswith(incomplete.lower())]
+
+
 # -- shared options, defined once ------------------------------------------------------
 
 FlowOpt = Annotated[
     str | None,
-    typer.Option("--flow", metavar="ID", envvar="RUNDCTL_FLOW", help="Inbound flow ID (a GUID).",
+    typer.Option("--flow", autocompletion=complete_flow, metavar="ID", envvar="RUNDCTL_FLOW",
+                 help="Inbound flow ID (a GUID).",
                  show_default=False),
 ]
 EndpointOpt = Annotated[
@@ -69,7 +103,7 @@ EndpointOpt = Annotated[
 ]
 CloudOpt = Annotated[
     str,
-    typer.Option("--cloud", metavar="CLOUD", envvar="RUNDCTL_CLOUD",
+    typer.Option("--cloud", autocompletion=complete_cloud, metavar="CLOUD", envvar="RUNDCTL_CLOUD",
                  help="global, usgov, dod, china, or custom (RUNDCTL_GRAPH_ROOT + "
                  "RUNDCTL_AUTHORITY_HOST).",
                  rich_help_panel=CONNECTION),
@@ -94,7 +128,7 @@ DebugOpt = Annotated[
 ]
 AuthOpt = Annotated[
     str,
-    typer.Option("--auth", metavar="MODE", envvar="RUNDCTL_AUTH",
+    typer.Option("--auth", autocompletion=complete_auth, metavar="MODE", envvar="RUNDCTL_AUTH",
                  help="auto, token, none, environment, azure-cli, device-code, browser, "
                  "managed-identity, workload-identity, github-oidc.",
                  rich_help_panel=AUTH),
@@ -116,7 +150,8 @@ ClientIdOpt = Annotated[
 ]
 OutputOpt = Annotated[
     str | None,
-    typer.Option("--output", "-o", metavar="FORMAT", envvar="RUNDCTL_OUTPUT",
+    typer.Option("--output", "-o", autocompletion=complete_output, metavar="FORMAT",
+                 envvar="RUNDCTL_OUTPUT",
                  help="table, json, ndjson, tsv, id or none. [default: table on a terminal, "
                  "json otherwise]", rich_help_panel=OUTPUT, show_default=False),
 ]
@@ -143,7 +178,8 @@ EndOpt = Annotated[
 ]
 StatusOpt = Annotated[
     str | None,
-    typer.Option("--status", metavar="STATUS", help="running, failed, completed, completedWithErrors, "
+    typer.Option("--status", autocompletion=complete_status, metavar="STATUS",
+                 help="running, failed, completed, completedWithErrors, "
                  "completedWithWarnings (any case).", rich_help_panel=INPUT,
                  show_default=False),
 ]
@@ -187,7 +223,7 @@ IntervalOpt = Annotated[
                       rich_help_panel=WAIT)
 ]
 FailOnOpt = Annotated[
-    str, typer.Option("--fail-on", metavar="errors|warnings|never",
+    str, typer.Option("--fail-on", autocompletion=complete_fail_on, metavar="errors|warnings|never",
                       help="Which outcomes exit non-zero: errors (completedWithErrors -> 14), "
                       "warnings (also completedWithWarnings -> 15), never (only failed -> 13).",
                       rich_help_panel=WAIT)
@@ -502,6 +538,13 @@ def run_bulk(deps: Deps, conn: Any, plan: Any, flow_id: str, parent_id: str | No
         raise typer.Exit(int(code))
 
 
+def remember_ids(flow: str | None, run: object = None) -> None:
+    from rundctl.recent import remember
+
+    remember("flows", flow)
+    remember("runs", run if isinstance(run, str) else None)
+
+
 def wait_options(timeout: float, interval: str, fail_on: str, grace: str) -> Any:
     from rundctl.settings import parse_duration
     from rundctl.wait import FAIL_ON, WaitOptions
@@ -659,6 +702,7 @@ def create(
                 f"rundctl: recovered: created {run.get('id')} (the service's answer was lost; "
                 "the run was found by name and start time)\n"),
         )
+        remember_ids(flow_id, created.get("id"))
         if waiting is None:
             renderer(deps, fmt).one(created)
             return
@@ -735,7 +779,8 @@ def list_(
     ] = False,
     status: Annotated[
         list[str] | None,
-        typer.Option("--status", metavar="STATUS", help="Only runs in this status (repeatable).",
+        typer.Option("--status", autocompletion=complete_status, metavar="STATUS",
+                     help="Only runs in this status (repeatable).",
                      show_default=False),
     ] = None,
     since: Annotated[
@@ -790,7 +835,8 @@ def list_(
 @handled
 @with_connection
 def get(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False,
+                                    autocompletion=complete_run)],
     flow: FlowOpt = None,
     output: OutputOpt = None,
     conn_args: Any = None,
@@ -816,6 +862,7 @@ def get(
 
     with open_client(deps, conn) as client:
         found = runs.get_run(client, run_id, flow_id)
+    remember_ids(flow_id, run_id)
     renderer(deps, fmt).one(found)
 
 
@@ -823,7 +870,8 @@ def get(
 @handled
 @with_connection
 def update(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False,
+                                    autocompletion=complete_run)],
     flow: FlowOpt = None,
     status: StatusOpt = None,
     end: EndOpt = None,
@@ -868,6 +916,7 @@ def update(
         stored = runs.get_run(client, run_id, flow_id)
         patch = model.build_patch_payload(overrides, stored, now=deps.clock())
         updated = runs.update_run(client, flow_id, run_id, patch)
+    remember_ids(flow_id, run_id)
     renderer(deps, fmt).one(updated)
 
 
@@ -875,7 +924,8 @@ def update(
 @handled
 @with_connection
 def wait(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False,
+                                    autocompletion=complete_run)],
     flow: FlowOpt = None,
     interval: IntervalOpt = "auto",
     fail_on: FailOnOpt = "errors",
@@ -913,7 +963,8 @@ def wait(
 @handled
 @with_connection
 def stats(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False,
+                                    autocompletion=complete_run)],
     output: OutputOpt = None,
     conn_args: Any = None,
 ) -> None:
@@ -945,7 +996,8 @@ def stats(
 @handled
 @with_connection
 def activities(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False,
+                                    autocompletion=complete_run)],
     output: OutputOpt = None,
     conn_args: Any = None,
 ) -> None:
@@ -1271,6 +1323,47 @@ def sandbox(
         threading.Event().wait()
     finally:
         server.stop()
+
+
+SHELLS = ("bash", "zsh", "fish", "powershell")
+COMPLETION_FILES = {"bash": "rundctl.bash", "zsh": "_rundctl", "fish": "rundctl.fish",
+                    "powershell": "rundctl.ps1"}
+
+
+def completion_script(shell: str) -> str:
+    from typer._completion_shared import get_completion_script
+
+    return get_completion_script(prog_name="rundctl", complete_var="_RUNDCTL_COMPLETE",
+                                 shell=shell) + "\n"
+
+
+@app.command()
+@handled
+def completion(
+    shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh, fish or powershell.",
+                                         autocompletion=_complete_from(SHELLS))],
+) -> None:
+    """Print the TAB-completion script for a shell (nothing is installed or edited).
+
+    Completes commands, flags, status values, output formats, and recently used flow and
+    run IDs from a local cache; TAB never touches the network. The same scripts ship in
+    completions/.
+
+    \b
+    Examples:
+      source <(rundctl completion bash)                       # bash, this session
+      rundctl completion bash > ~/.local/share/bash-completion/completions/rundctl
+      rundctl completion zsh > "${fpath[1]}/_rundctl"         # zsh
+      rundctl completion fish > ~/.config/fish/completions/rundctl.fish
+      rundctl completion powershell >> $PROFILE               # PowerShell
+    """
+    deps = current_deps()
+    name = shell.strip().lower()
+    if name == "pwsh":
+        name = "powershell"
+    if name not in SHELLS:
+        raise UsageError(f"SHELL: '{shell}' is not one of {', '.join(SHELLS)}")
+    deps.stdout.write(completion_script(name))
 
 
 @app.command()

@@ -1,0 +1,1 @@
+complete --command rundctl --no-files --arguments "(env _RUNDCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) rundctl)" --condition "env _RUNDCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) rundctl"
