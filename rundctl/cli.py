@@ -121,6 +121,14 @@ MaxRetryWaitOpt = Annotated[
                  help="Longest single wait rundctl will sleep before a retry; a longer "
                  "Retry-After exits 8 with the time to retry.", rich_help_panel=CONNECTION),
 ]
+CiAnnotationsOpt = Annotated[
+    str,
+    typer.Option("--ci-annotations", metavar="auto|off", envvar="RUNDCTL_CI_ANNOTATIONS",
+                 autocompletion=lambda incomplete: [v for v in ("auto", "off")
+                                                    if v.startswith(incomplete)],
+                 help="In GitHub Actions, also report errors and failed waits as ::error:: "
+                 "annotations and in the step summary.", rich_help_panel=OUTPUT),
+]
 DebugOpt = Annotated[
     bool,
     typer.Option("--debug", "-v", help="Log requests to stderr (secrets redacted).",
@@ -265,6 +273,39 @@ def report(deps: Deps, exc: RundctlError) -> None:
         lines.append(f"hint: {safe_message(exc.hint)}")
     deps.stderr.write("\n".join(lines) + "\n")
     deps.stderr.flush()
+    annotate(deps, safe_message(exc.message), [safe_message(x.strip()) for x in
+                                               exc.detail_lines()], exc.hint)
+
+
+def annotate(deps: Deps, message: str, details: list[str], hint: str | None) -> None:
+    """In GitHub Actions: an ``::error::`` annotation and a step-summary entry.
+
+    Written to stderr (GitHub reads workflow commands from both streams), so stdout stays
+    data only. ``--ci-annotations off`` or ``RUNDCTL_CI_ANNOTATIONS=off`` turns it off.
+    """
+    env = deps.env
+    mode = deps.ci_annotations or env.get("RUNDCTL_CI_ANNOTATIONS", "auto").lower()
+    if env.get("GITHUB_ACTIONS") != "true" or mode == "off":
+        return
+
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    body = "\n".join([message, *details] + ([f"hint: {hint}"] if hint else []))
+    deps.stderr.write(f"::error title=rundctl::{escape(body)}\n")
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from rundctl.redact import safe_message as safe
+
+        md = [f"### :x: rundctl: {safe(message)}", ""]
+        md += [f"- `{safe(d)}`" for d in details]
+        if hint:
+            md.append(f"- hint: {safe(hint)}")
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(md) + "\n\n")
+        except OSError:
+            pass
 
 
 def fail(deps: Deps, exc: RundctlError) -> NoReturn:
@@ -348,6 +389,7 @@ class ConnArgs(NamedTuple):
     timeout: str | None
     max_retry_wait: str
     debug: bool
+    ci_annotations: str
 
 
 _CONN_PARAMS = (
@@ -360,6 +402,7 @@ _CONN_PARAMS = (
     ("timeout", TimeoutOpt, None),
     ("max_retry_wait", MaxRetryWaitOpt, DEFAULT_MAX_RETRY_WAIT),
     ("debug", DebugOpt, False),
+    ("ci_annotations", CiAnnotationsOpt, "auto"),
 )
 
 
@@ -382,6 +425,10 @@ def with_connection(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name, default) for name, _, default in _CONN_PARAMS}
+        mode = str(values["ci_annotations"]).strip().lower()
+        if mode not in ("auto", "off"):
+            raise UsageError(f"--ci-annotations: '{values['ci_annotations']}' is not auto or off")
+        current_deps().ci_annotations = mode
         return fn(*args, conn_args=ConnArgs(**values), **kwargs)
 
     params = [*own, *extra]
@@ -579,6 +626,9 @@ def follow(deps: Deps, client: Any, run_id: str, flow_id: str | None, options: A
         renderer(deps, fmt).one(result.run)
     progress.report(result)
     if result.exit_code:
+        status = (result.run or {}).get("status", "still running")
+        annotate(deps, f"run {run_id} ended {safe_message(str(status))} "
+                 f"(exit {int(result.exit_code)})", [], None)
         raise typer.Exit(int(result.exit_code))
 
 

@@ -53,6 +53,8 @@ class Deps:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     # Set while a client is open: the create in flight, as (client-request-id, url, sent_at).
     in_flight: Callable[[], tuple[str, str, float] | None] | None = None
+    # GitHub Actions annotations: "auto" (when GITHUB_ACTIONS=true) or "off".
+    ci_annotations: str | None = None
 
     def __post_init__(self) -> None:
         if self.stdin_tty is None:

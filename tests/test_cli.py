@@ -120,3 +120,29 @@ def test_malformed_token_is_refused_without_echoing_it() -> None:
     res = invoke(["list", "--flow", FLOW], env={"RUNDCTL_TOKEN": "abc def\x1bsecretpart"})
     assert res.exit_code == 4
     assert "secretpart" not in res.stderr
+
+
+def test_github_actions_errors_become_annotations_and_step_summary(tmp_path) -> None:
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    res = invoke(["list", "--flow", "nope", "--endpoint", "sandbox"], env=env)
+    assert res.exit_code == 2
+    assert "::error title=rundctl::--flow: 'nope' is not a GUID" in res.stderr
+    assert "--flow: 'nope' is not a GUID" in summary.read_text()
+    assert res.stdout == ""
+
+
+def test_ci_annotations_off(tmp_path) -> None:
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
+    res = invoke(["list", "--flow", "nope", "--ci-annotations", "off"], env=env)
+    assert res.exit_code == 2 and "::error" not in res.stderr
+    assert not (tmp_path / "s.md").exists()
+    res = invoke(["list", "--flow", "nope"], env={**env, "RUNDCTL_CI_ANNOTATIONS": "off"})
+    assert "::error" not in res.stderr
+
+
+def test_annotation_messages_are_escaped_to_one_line() -> None:
+    res = invoke(["validate", "-f", "-"], stdin=b'{"status": "x"}',
+                 env={"GITHUB_ACTIONS": "true"})
+    lines = [line for line in res.stderr.splitlines() if line.startswith("::error")]
+    assert len(lines) == 1 and "%0A" in lines[0]
