@@ -121,6 +121,12 @@ MaxRetryWaitOpt = Annotated[
                  help="Longest single wait rundctl will sleep before a retry; a longer "
                  "Retry-After exits 8 with the time to retry.", rich_help_panel=CONNECTION),
 ]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option("--profile", metavar="NAME", envvar="RUNDCTL_PROFILE",
+                 help="Settings from [profiles.NAME] in config.toml (flag > env > profile > "
+                 "default).", rich_help_panel=CONNECTION, show_default=False),
+]
 CiAnnotationsOpt = Annotated[
     str,
     typer.Option("--ci-annotations", metavar="auto|off", envvar="RUNDCTL_CI_ANNOTATIONS",
@@ -320,6 +326,7 @@ def handled(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         deps = current_deps()
         try:
+            apply_profile(deps, kwargs)
             return fn(*args, **kwargs)
         except RundctlError as exc:
             fail(deps, exc)
@@ -333,6 +340,31 @@ def handled(fn: F) -> F:
             deps.close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def apply_profile(deps: Deps, kwargs: dict[str, Any]) -> None:
+    """Fill options the user did not give (flag or environment) from the active profile."""
+    if "profile" not in kwargs:
+        return
+    from rundctl import config
+
+    if not config.config_path(deps.env).exists() and not kwargs["profile"]:
+        return
+    loaded = config.load(deps.env)
+    name = loaded.profile_name(kwargs["profile"], deps.env)
+    values = loaded.profile(name)
+    if not values:
+        return
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    for key, value in values.items():
+        if key not in kwargs or deps.env.get(config.ENV_FOR_KEY.get(key, "")):
+            continue
+        source = ctx.get_parameter_source(key) if ctx is not None else None
+        if source in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            kwargs[key] = value
 
 
 def _in_flight_note(deps: Deps) -> str:
@@ -390,6 +422,7 @@ class ConnArgs(NamedTuple):
     max_retry_wait: str
     debug: bool
     ci_annotations: str
+    profile: str | None
 
 
 _CONN_PARAMS = (
@@ -403,6 +436,7 @@ _CONN_PARAMS = (
     ("max_retry_wait", MaxRetryWaitOpt, DEFAULT_MAX_RETRY_WAIT),
     ("debug", DebugOpt, False),
     ("ci_annotations", CiAnnotationsOpt, "auto"),
+    ("profile", ProfileOpt, None),
 )
 
 
@@ -775,6 +809,7 @@ def validate(
     error_message: ErrorMessageOpt = None,
     error_target: ErrorTargetOpt = None,
     output: OutputOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Check a run without sending it (no credential, no network).
 
@@ -1373,6 +1408,124 @@ def sandbox(
         threading.Event().wait()
     finally:
         server.stop()
+
+
+config_app = typer.Typer(help="Settings profiles in config.toml.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+KeyArg = Annotated[str, typer.Argument(
+    metavar="KEY", help="endpoint, cloud, flow, auth, tenant, client_id, output or timeout.",
+    autocompletion=_complete_from(("endpoint", "cloud", "flow", "auth", "tenant", "client_id",
+                                   "output", "timeout")))]
+WriteProfileOpt = Annotated[str | None, typer.Option(
+    "--profile", metavar="NAME", envvar="RUNDCTL_PROFILE",
+    help="The profile to change. [default: default]", show_default=False)]
+
+
+@config_app.command("list")
+@handled
+def config_list(
+    show_origin: Annotated[bool, typer.Option("--show-origin",
+                                              help="Say where each value comes from.")] = False,
+    profile: ProfileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Show each effective setting (flag > environment > profile > default).
+
+    \b
+    Examples:
+      rundctl config list --show-origin
+      rundctl config list --profile lab -o json
+    """
+    deps = current_deps()
+    from rundctl import config
+
+    loaded = config.load(deps.env)
+    name = loaded.profile_name(profile, deps.env)
+    settings = config.effective({}, deps.env, loaded, name)
+    fmt = output_format(deps, output)
+    if fmt in ("json", "ndjson"):
+        data = {k: ({"value": v.value, "origin": v.origin} if show_origin else v.value)
+                for k, v in settings.items()}
+        renderer(deps, fmt).one(data, kind="auth")
+        return
+    from rundctl.redact import neutralise
+
+    for key, item in settings.items():
+        shown = neutralise(item.value) if item.value is not None else "(unset)"
+        origin = f"\t# {item.origin}" if show_origin else ""
+        deps.stdout.write(f"{key}={shown}{origin}\n")
+
+
+@config_app.command("get")
+@handled
+def config_get(key: KeyArg, target: WriteProfileOpt = None) -> None:
+    """Print one value of a profile (nothing when it is not set).
+
+    \b
+    Examples:
+      rundctl config get endpoint --profile lab
+    """
+    deps = current_deps()
+    from rundctl import config
+
+    value = config.get_value(deps.env, target or config.DEFAULT_PROFILE, key)
+    if value is not None:
+        deps.stdout.write(value + "\n")
+
+
+@config_app.command("set")
+@handled
+def config_set(
+    key: KeyArg,
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The value.")],
+    target: WriteProfileOpt = None,
+) -> None:
+    """Set a value in a profile (created if new); secrets are refused.
+
+    \b
+    Examples:
+      rundctl config set endpoint sandbox --profile lab
+      rundctl config set flow 1b4e28ba-2fa1-11d2-883f-0016d3cca427
+    """
+    deps = current_deps()
+    from rundctl import config
+
+    name = target or config.DEFAULT_PROFILE
+    path = config.set_value(deps.env, name, key, value)
+    deps.stderr.write(f"rundctl: set {key} in profile {name} ({path})\n")
+
+
+@config_app.command("unset")
+@handled
+def config_unset(key: KeyArg, target: WriteProfileOpt = None) -> None:
+    """Remove a value from a profile.
+
+    \b
+    Examples:
+      rundctl config unset timeout --profile lab
+    """
+    deps = current_deps()
+    from rundctl import config
+
+    name = target or config.DEFAULT_PROFILE
+    removed = config.unset_value(deps.env, name, key)
+    deps.stderr.write(f"rundctl: {'removed' if removed else 'no'} {key} in profile {name}\n")
+
+
+@config_app.command("path")
+@handled
+def config_path() -> None:
+    """Print the path of config.toml (it may not exist yet).
+
+    \b
+    Examples:
+      ${EDITOR:-vi} "$(rundctl config path)"
+    """
+    deps = current_deps()
+    from rundctl import config
+
+    deps.stdout.write(str(config.config_path(deps.env)) + "\n")
 
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
