@@ -275,7 +275,7 @@ def _send_one(
     payload = json.loads(body)
     try:
         if previous is not None and previous[0] in ("sending", "unknown"):
-            found = runs.find_existing(client, flow, payload)
+            found = runs.find_existing(client, flow, payload)  # inconclusive: stays unknown
             if found is not None:
                 journal.record(index, "created", str(found.get("id")))  # type: ignore[union-attr]
                 return Outcome(index, line, "skipped", str(found.get("id")),

@@ -37,7 +37,11 @@ def create_run(
     try:
         resp = client.send("POST", client.url(path), body=encoded or payload, kind="create")
     except OutcomeUnknown as unknown:
-        found = find_existing(client, flow, payload)
+        try:
+            found = find_existing(client, flow, payload)
+        except LookupInconclusive as failed:
+            unknown.message += f"; checking for the run did not work either ({failed.message})"
+            raise unknown from None
         if found is None:
             unknown.message += (
                 "; a lookup of the flow's runs found no run with this displayName and "
@@ -58,10 +62,19 @@ def create_run(
 RECONCILE_SCAN = 1000
 
 
+class LookupInconclusive(OutcomeUnknown):
+    """The check for an earlier create could not tell: never a reason to send again."""
+
+
 def find_existing(client: GraphClient, flow: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The flow's run with this displayName and startDateTime, or None when there is none.
+
+    Raises LookupInconclusive when the lookup itself failed or could not finish: a run that
+    might exist must never be treated as missing (that would create it twice).
+    """
     name, start = payload.get("displayName"), _time_key(payload.get("startDateTime"))
     if start is None:
-        return None
+        raise LookupInconclusive("the run has no startDateTime to look it up by")
     params = {"$filter": f"startDateTime eq {payload['startDateTime']}", "$top": "100"}
     try:
         items = client.iter_collection(routes.path("flow_runs", flow=flow), params)
@@ -69,9 +82,11 @@ def find_existing(client: GraphClient, flow: str, payload: dict[str, Any]) -> di
             if run.get("displayName") == name and _time_key(run.get("startDateTime")) == start:
                 return run
             if scanned >= RECONCILE_SCAN:
-                break
-    except RundctlError:
-        return None
+                raise LookupInconclusive(f"looked at {RECONCILE_SCAN} runs without an answer")
+    except LookupInconclusive:
+        raise
+    except RundctlError as exc:
+        raise LookupInconclusive(f"the lookup failed: {exc.message}") from None
     return None
 
 

@@ -174,3 +174,28 @@ def test_gate_pauses_every_worker_until_the_latest_retry_after() -> None:
     clock.slept.clear()
     gate.wait()  # the pause is over: no more waiting
     assert clock.slept == []
+
+
+def test_a_failed_lookup_never_leads_to_a_second_post(tmp_path) -> None:
+    from tests.scripted_server import ScriptedServer, Step
+
+    broken = Step(500, json={"error": {"code": "generalException", "message": "x"}},
+                  headers={"Retry-After": "0"})
+    data = tmp_path / "runs.ndjson"
+    data.write_text(records(2))
+    journal = tmp_path / "j"
+    with ScriptedServer() as server:
+        # Run 1: record 0 POST -> 500 (unknown); its lookup fails 5 times; record 1 created.
+        server.queue(broken, *([broken] * 5))
+        args = ["create", "--flow", FLOW, "-f", str(data), "--endpoint", server.url,
+                "--journal", str(journal), "--parallel", "1"]
+        first = run_exe(args)
+        assert first.returncode == 12, first.stderr
+        # Run 2: the lookup for record 0 fails again: it stays unknown, nothing is re-sent.
+        server.queue(*([broken] * 5))
+        second = run_exe(args)
+        assert second.returncode == 12
+        statuses = {json.loads(x)["index"]: json.loads(x)["status"] for x in second.stdout.splitlines()}
+        assert statuses[0] == "unknown"
+        posts = [r for r in server.requests if r.method == "POST"]
+        assert sum(1 for r in posts if b'"run 0"' in r.body) == 1
