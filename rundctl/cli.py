@@ -1088,6 +1088,9 @@ def activities(
 ) -> None:
     """List the activities (flows) a run performed.
 
+    Each activity is one inbound flow the run executed, with its status (inProgress,
+    skipped, failed, completed, completedWithErrors, completedWithWarnings).
+
     \b
     Examples:
       rundctl activities $RUN
@@ -1165,6 +1168,8 @@ def flows_list(
 ) -> None:
     """List inbound flows.
 
+    The flows of the published industryData API, with their readiness and data domain.
+
     \b
     Examples:
       rundctl flows list
@@ -1189,6 +1194,8 @@ def flows_get(
     conn_args: Any = None,
 ) -> None:
     """Show one inbound flow.
+
+    Its display name, readiness, data domain, type and validity window.
 
     \b
     Examples:
@@ -1305,6 +1312,8 @@ def auth_login(
 @handled
 def auth_logout() -> None:
     """Forget the cached login (the record; the keyring entry expires on its own).
+
+    Later commands no longer pick the cached login in --auth auto.
 
     \b
     Examples:
@@ -1432,6 +1441,9 @@ def config_list(
 ) -> None:
     """Show each effective setting (flag > environment > profile > default).
 
+    The profile is --profile, else RUNDCTL_PROFILE, else a profile named "default" when
+    config.toml has one. --show-origin says which of them each value came from.
+
     \b
     Examples:
       rundctl config list --show-origin
@@ -1462,6 +1474,8 @@ def config_list(
 def config_get(key: KeyArg, target: WriteProfileOpt = None) -> None:
     """Print one value of a profile (nothing when it is not set).
 
+    Reads config.toml only: no flag or environment variable is taken into account.
+
     \b
     Examples:
       rundctl config get endpoint --profile lab
@@ -1483,6 +1497,9 @@ def config_set(
 ) -> None:
     """Set a value in a profile (created if new); secrets are refused.
 
+    Keys: endpoint, cloud, flow, auth, tenant, client_id, output, timeout. Values are
+    checked as the matching flags are. The file is rewritten with mode 0600.
+
     \b
     Examples:
       rundctl config set endpoint sandbox --profile lab
@@ -1501,6 +1518,8 @@ def config_set(
 def config_unset(key: KeyArg, target: WriteProfileOpt = None) -> None:
     """Remove a value from a profile.
 
+    A profile left empty is removed from config.toml.
+
     \b
     Examples:
       rundctl config unset timeout --profile lab
@@ -1517,6 +1536,8 @@ def config_unset(key: KeyArg, target: WriteProfileOpt = None) -> None:
 @handled
 def config_path() -> None:
     """Print the path of config.toml (it may not exist yet).
+
+    $XDG_CONFIG_HOME/rundctl/config.toml, or the folder named by RUNDCTL_CONFIG_DIR.
 
     \b
     Examples:
@@ -1570,6 +1591,113 @@ def completion(
 
 
 @app.command()
-def version() -> None:
-    """Show the version of rundctl."""
-    typer.echo(f"rundctl {__version__}")
+@handled
+def version(output: OutputOpt = None) -> None:
+    """Show the versions of rundctl, Python and the libraries it uses.
+
+    rundctl, Python, the platform, typer, rich, requests, azure-identity, msal and urllib3:
+    what a bug report needs.
+
+    \b
+    Examples:
+      rundctl version
+      rundctl version -o json | jq -r '."azure-identity"'
+    """
+    deps = current_deps()
+    from rundctl.about import versions
+
+    info = versions()
+    fmt = output_format(deps, output)
+    if fmt in ("json", "ndjson"):
+        renderer(deps, fmt).one(info, kind="auth")
+        return
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        deps.stdout.write(f"{key:<{width}}  {value or 'not installed'}\n")
+
+
+@app.command("help")
+@handled
+def help_(
+    topic: Annotated[str | None, typer.Argument(
+        metavar="TOPIC", help="exit-codes, environment, formatting or ci.", show_default=False,
+        autocompletion=_complete_from(("exit-codes", "environment", "formatting", "ci")))]
+    = None,
+) -> None:
+    """Read a help topic: exit-codes, environment, formatting, ci.
+
+    Longer pages than --help: every exit code and whether a re-run is safe, every
+    environment variable, the exact output shapes, and recipes for CI systems.
+
+    \b
+    Examples:
+      rundctl help exit-codes
+      rundctl help ci | less
+    """
+    deps = current_deps()
+    from rundctl.helptext import TOPICS, topic_names
+
+    if topic is None:
+        deps.stdout.write("Topics: " + ", ".join(topic_names()) + "\n"
+                          "Read one with: rundctl help TOPIC; commands: rundctl --help\n")
+        return
+    text = TOPICS.get(topic.strip().lower())
+    if text is None:
+        raise UsageError(f"TOPIC: '{topic}' is not one of {', '.join(topic_names())}")
+    deps.stdout.write(text.rstrip("\n") + "\n")
+
+
+@app.command()
+@handled
+def schema() -> None:
+    """Print the JSON Schema of the run payload (for editors and CI linting).
+
+    The same rules validate applies, as far as JSON Schema can say them (draft 2020-12).
+
+    \b
+    Examples:
+      rundctl schema > run.schema.json
+    """
+    deps = current_deps()
+    from rundctl.render import to_json
+    from rundctl.schema import run_schema
+
+    deps.stdout.write(to_json(run_schema()) + "\n")
+
+
+@app.command()
+@handled
+@with_connection
+def doctor(output: OutputOpt = None, conn_args: Any = None) -> None:
+    """Check the installation, settings, network, clock, keyring and credential.
+
+    Each check says pass, warn or fail, with the fix. Exit 0 when nothing failed; 8 when
+    the endpoint or authority is unreachable, 2 for bad settings, 4 for no credential.
+    Never prints a token.
+
+    \b
+    Examples:
+      rundctl doctor
+      rundctl doctor --endpoint sandbox -o json
+    """
+    deps = current_deps()
+    fmt = output_format(deps, output)
+    from rundctl import doctor as checks_mod
+
+    args: ConnArgs = conn_args
+    checks = checks_mod.run_checks(
+        deps.env, endpoint_text=args.endpoint, cloud_text=args.cloud, auth_mode=args.auth,
+        tenant=args.tenant, client_id=args.client_id, stdin_tty=bool(deps.stdin_tty),
+        stdout_tty=bool(deps.stdout_tty), stderr_tty=bool(deps.stderr_tty),
+        now=deps.clock, session_factory=deps.session_factory, token_file=args.token_file,
+    )
+    if fmt in ("json", "ndjson"):
+        from rundctl.render import to_json
+
+        deps.stdout.write(to_json(checks_mod.as_json(checks), indent=2 if fmt == "json"
+                                  else None) + "\n")
+    else:
+        deps.stdout.write(checks_mod.as_text(checks))
+    code = checks_mod.exit_code(checks)
+    if code:
+        raise typer.Exit(code)
