@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from rundctl import __version__
 from rundctl.deps import Deps, from_process
@@ -30,6 +31,24 @@ Try it with no account and no network:
 EPILOG = "\b\nExit codes:\n" + "\n".join(
     f"  {code:>3}  {text}" for code, text, _ in EXIT_CODE_TABLE
 )
+
+class PanelCommand(TyperCommand):
+    """Plain (fast, markup-free) help with options grouped into panels: Input, Output, ..."""
+
+    PANEL_ORDER = ("Options", "Input", "Output", "Wait", "Bulk", "Connection", "Auth")
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+                groups.setdefault(panel, []).append(record)
+        order = self.PANEL_ORDER
+        for name in sorted(groups, key=lambda n: order.index(n) if n in order else len(order)):
+            with formatter.section(name):
+                formatter.write_dl(groups[name])
+
 
 app = typer.Typer(
     name="rundctl",
@@ -686,7 +705,7 @@ def root(
 # -- commands ---------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def create(
@@ -794,7 +813,7 @@ def create(
         follow(deps, client, str(created["id"]), flow_id, waiting, fmt)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 def validate(
     file: FileOpt = None,
@@ -851,7 +870,7 @@ def validate(
     renderer(deps, fmt).one(payload)
 
 
-@app.command("list")
+@app.command("list", cls=PanelCommand)
 @handled
 @with_connection
 def list_(
@@ -916,7 +935,7 @@ def list_(
         deps.stderr.write(f"rundctl: showing {limit}; more available: --all or --limit N\n")
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def get(
@@ -951,7 +970,7 @@ def get(
     renderer(deps, fmt).one(found)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def update(
@@ -1005,7 +1024,7 @@ def update(
     renderer(deps, fmt).one(updated)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def wait(
@@ -1044,7 +1063,7 @@ def wait(
         follow(deps, client, run_id, flow_id, options, fmt)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def stats(
@@ -1077,7 +1096,7 @@ def stats(
     renderer(deps, fmt).one(found, kind="stats")
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def activities(
@@ -1109,7 +1128,7 @@ def activities(
         renderer(deps, fmt).many(runs.list_activities(client, run_id), kind="activity")
 
 
-@app.command("start")
+@app.command("start", cls=PanelCommand)
 @handled
 @with_connection
 def start_(
@@ -1159,7 +1178,7 @@ flows_app = typer.Typer(help="Inbound flows (published API).", no_args_is_help=T
 app.add_typer(flows_app, name="flows")
 
 
-@flows_app.command("list")
+@flows_app.command("list", cls=PanelCommand)
 @handled
 @with_connection
 def flows_list(
@@ -1185,7 +1204,7 @@ def flows_list(
         renderer(deps, fmt).many(runs.list_flows(client), kind="flow")
 
 
-@flows_app.command("get")
+@flows_app.command("get", cls=PanelCommand)
 @handled
 @with_connection
 def flows_get(
@@ -1220,7 +1239,7 @@ auth_app = typer.Typer(help="Sign in, see which credential wins, sign out.",
 app.add_typer(auth_app, name="auth")
 
 
-@auth_app.command("status")
+@auth_app.command("status", cls=PanelCommand)
 @handled
 @with_connection
 def auth_status(
@@ -1262,7 +1281,7 @@ def auth_status(
         renderer(deps, fmt).one(info, kind="auth")
 
 
-@auth_app.command("login")
+@auth_app.command("login", cls=PanelCommand)
 @handled
 def auth_login(
     device_code: Annotated[bool, typer.Option("--device-code", help="Sign in with a code "
@@ -1308,7 +1327,7 @@ def auth_login(
     deps.stderr.write(f"rundctl: signed in as {who['username']} (tenant {who['tenant']})\n")
 
 
-@auth_app.command("logout")
+@auth_app.command("logout", cls=PanelCommand)
 @handled
 def auth_logout() -> None:
     """Forget the cached login (the record; the keyring entry expires on its own).
@@ -1328,7 +1347,7 @@ def auth_logout() -> None:
         deps.stderr.write("rundctl: no cached login\n")
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 def sandbox(
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
@@ -1431,7 +1450,7 @@ WriteProfileOpt = Annotated[str | None, typer.Option(
     help="The profile to change. [default: default]", show_default=False)]
 
 
-@config_app.command("list")
+@config_app.command("list", cls=PanelCommand)
 @handled
 def config_list(
     show_origin: Annotated[bool, typer.Option("--show-origin",
@@ -1469,7 +1488,7 @@ def config_list(
         deps.stdout.write(f"{key}={shown}{origin}\n")
 
 
-@config_app.command("get")
+@config_app.command("get", cls=PanelCommand)
 @handled
 def config_get(key: KeyArg, target: WriteProfileOpt = None) -> None:
     """Print one value of a profile (nothing when it is not set).
@@ -1488,7 +1507,7 @@ def config_get(key: KeyArg, target: WriteProfileOpt = None) -> None:
         deps.stdout.write(value + "\n")
 
 
-@config_app.command("set")
+@config_app.command("set", cls=PanelCommand)
 @handled
 def config_set(
     key: KeyArg,
@@ -1513,7 +1532,7 @@ def config_set(
     deps.stderr.write(f"rundctl: set {key} in profile {name} ({path})\n")
 
 
-@config_app.command("unset")
+@config_app.command("unset", cls=PanelCommand)
 @handled
 def config_unset(key: KeyArg, target: WriteProfileOpt = None) -> None:
     """Remove a value from a profile.
@@ -1532,7 +1551,7 @@ def config_unset(key: KeyArg, target: WriteProfileOpt = None) -> None:
     deps.stderr.write(f"rundctl: {'removed' if removed else 'no'} {key} in profile {name}\n")
 
 
-@config_app.command("path")
+@config_app.command("path", cls=PanelCommand)
 @handled
 def config_path() -> None:
     """Print the path of config.toml (it may not exist yet).
@@ -1561,7 +1580,7 @@ def completion_script(shell: str) -> str:
                                  shell=shell) + "\n"
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 def completion(
     shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh, fish or powershell.",
@@ -1590,7 +1609,7 @@ def completion(
     deps.stdout.write(completion_script(name))
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 def version(output: OutputOpt = None) -> None:
     """Show the versions of rundctl, Python and the libraries it uses.
@@ -1616,7 +1635,7 @@ def version(output: OutputOpt = None) -> None:
         deps.stdout.write(f"{key:<{width}}  {value or 'not installed'}\n")
 
 
-@app.command("help")
+@app.command("help", cls=PanelCommand)
 @handled
 def help_(
     topic: Annotated[str | None, typer.Argument(
@@ -1647,7 +1666,7 @@ def help_(
     deps.stdout.write(text.rstrip("\n") + "\n")
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 def schema() -> None:
     """Print the JSON Schema of the run payload (for editors and CI linting).
@@ -1665,7 +1684,7 @@ def schema() -> None:
     deps.stdout.write(to_json(run_schema()) + "\n")
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @handled
 @with_connection
 def doctor(output: OutputOpt = None, conn_args: Any = None) -> None:
