@@ -638,6 +638,23 @@ def run_bulk(deps: Deps, conn: Any, plan: Any, flow_id: str, parent_id: str | No
         raise typer.Exit(int(code))
 
 
+def show_fetched(conn_args: ConnArgs, output: str | None, fetch: Callable[[Any], Any],
+                 kind: str = "run", *, many: bool = False) -> Any:
+    """The common read command: connect, fetch one object (or a collection), show it."""
+    deps = current_deps()
+    conn = conn_settings(conn_args)
+    fmt = output_format(deps, output)
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn) as client:
+        if many:
+            renderer(deps, fmt).many(fetch(client), kind=kind)
+            return None
+        found = fetch(client)
+    renderer(deps, fmt).one(found, kind=kind)
+    return found
+
+
 def remember_ids(flow: str | None, run: object = None) -> None:
     from rundctl.recent import remember
 
@@ -954,20 +971,13 @@ def get(
       rundctl get $RUN --flow $FLOW
       rundctl get $RUN --flow $FLOW -o json | jq .status
     """
-    deps = current_deps()
+    from rundctl import runs
     from rundctl.settings import parse_guid
 
     run_id = parse_guid(run, name="RUN")
     flow_id = parse_guid(flow, name="--flow") if flow else None
-    conn = conn_settings(conn_args)
-    fmt = output_format(deps, output)
-    from rundctl import runs
-    from rundctl.connect import open_client
-
-    with open_client(deps, conn) as client:
-        found = runs.get_run(client, run_id, flow_id)
+    show_fetched(conn_args, output, lambda c: runs.get_run(c, run_id, flow_id))
     remember_ids(flow_id, run_id)
-    renderer(deps, fmt).one(found)
 
 
 @app.command(cls=PanelCommand)
@@ -1082,18 +1092,11 @@ def stats(
       rundctl stats $RUN
       rundctl stats $RUN -o json | jq .inboundTotals.errors
     """
-    deps = current_deps()
+    from rundctl import runs
     from rundctl.settings import parse_guid
 
     run_id = parse_guid(run, name="RUN")
-    conn = conn_settings(conn_args)
-    fmt = output_format(deps, output)
-    from rundctl import runs
-    from rundctl.connect import open_client
-
-    with open_client(deps, conn) as client:
-        found = runs.get_statistics(client, run_id)
-    renderer(deps, fmt).one(found, kind="stats")
+    show_fetched(conn_args, output, lambda c: runs.get_statistics(c, run_id), "stats")
 
 
 @app.command(cls=PanelCommand)
@@ -1115,17 +1118,12 @@ def activities(
       rundctl activities $RUN
       rundctl activities $RUN -o ndjson | jq -r 'select(.status != "completed") | .displayName'
     """
-    deps = current_deps()
+    from rundctl import runs
     from rundctl.settings import parse_guid
 
     run_id = parse_guid(run, name="RUN")
-    conn = conn_settings(conn_args)
-    fmt = output_format(deps, output)
-    from rundctl import runs
-    from rundctl.connect import open_client
-
-    with open_client(deps, conn) as client:
-        renderer(deps, fmt).many(runs.list_activities(client, run_id), kind="activity")
+    show_fetched(conn_args, output, lambda c: runs.list_activities(c, run_id), "activity",
+                 many=True)
 
 
 @app.command("start", cls=PanelCommand)
@@ -1194,14 +1192,9 @@ def flows_list(
       rundctl flows list
       rundctl flows list -o id | head -1
     """
-    deps = current_deps()
-    conn = conn_settings(conn_args)
-    fmt = output_format(deps, output)
     from rundctl import runs
-    from rundctl.connect import open_client
 
-    with open_client(deps, conn) as client:
-        renderer(deps, fmt).many(runs.list_flows(client), kind="flow")
+    show_fetched(conn_args, output, runs.list_flows, "flow", many=True)
 
 
 @flows_app.command("get", cls=PanelCommand)
@@ -1220,18 +1213,11 @@ def flows_get(
     Examples:
       rundctl flows get $FLOW
     """
-    deps = current_deps()
+    from rundctl import runs
     from rundctl.settings import parse_guid
 
     flow_id = parse_guid(flow, name="ID")
-    conn = conn_settings(conn_args)
-    fmt = output_format(deps, output)
-    from rundctl import runs
-    from rundctl.connect import open_client
-
-    with open_client(deps, conn) as client:
-        found = runs.get_flow(client, flow_id)
-    renderer(deps, fmt).one(found, kind="flow")
+    show_fetched(conn_args, output, lambda c: runs.get_flow(c, flow_id), "flow")
 
 
 auth_app = typer.Typer(help="Sign in, see which credential wins, sign out.",

@@ -131,3 +131,22 @@ def run_exe(args: list[str], *, input: bytes | None = None, env: dict[str, str] 
     return subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8")
     )
+
+
+def read_pty(master: int, timeout: float = 20) -> bytes:
+    """Everything a program wrote to its pseudo-terminal until it closed it."""
+    import select
+
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)

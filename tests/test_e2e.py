@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import FLOW, run_exe, rundctl_exe
+from tests.conftest import FLOW, read_pty, run_exe, rundctl_exe
 
 RUN = {
     "displayName": "Nightly import",
@@ -224,20 +223,9 @@ def test_on_a_terminal_create_shows_a_table(sandbox_proc) -> None:
     assert proc.stdin is not None
     proc.stdin.write(json.dumps({**RUN, "displayName": "[bold]x[/bold]\x1b]8;;http://e\x07"}).encode())
     proc.stdin.close()
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 20)
-        if not ready:
-            break
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
+    raw = read_pty(master, 20)
     assert proc.wait(timeout=20) == 0
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    screen = raw.decode("utf-8", "replace")
     assert "Status" in screen and "completed" in screen
     assert "[bold]x[/bold]" in screen  # markup printed as data, not interpreted
     assert "\x1b]8;" not in screen  # the OSC 8 escape was neutralised

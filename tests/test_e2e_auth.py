@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLOW, run_exe, rundctl_exe
+from tests.conftest import FLOW, read_pty, run_exe, rundctl_exe
 from tests.token_server import TestCA, TokenServer, make_jwt, make_test_ca
 
 TENANT = "3c9e8f2a-1b4d-4e6f-8a0c-2d4f6a8c0e13"
@@ -127,25 +127,13 @@ def test_entra_token_is_refused_for_an_endpoint_outside_the_cloud(entra, locked_
 def run_in_pty(args: list[str], env: dict[str, str], timeout: float = 30) -> tuple[int, str]:
     import os
     import pty
-    import select
 
     master, slave = pty.openpty()
     proc = subprocess.Popen([rundctl_exe(), *args], stdin=slave, stdout=slave, stderr=slave,
                             env={**os.environ, **env})
     os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], timeout)
-        if not ready:
-            break
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return proc.wait(timeout=timeout), b"".join(chunks).decode("utf-8", "replace")
+    raw = read_pty(master, timeout)
+    return proc.wait(timeout=timeout), raw.decode("utf-8", "replace")
 
 
 def test_device_code_login_then_silent_use_in_ci(entra, locked_sandbox, tmp_path) -> None:

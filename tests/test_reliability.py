@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import FLOW, run_exe
+from tests.conftest import FLOW, read_pty, run_exe, rundctl_exe
 from tests.scripted_server import ScriptedServer, Step
 
 RUNS = f"/industryData/incomingFlows/{FLOW}/runs"
@@ -180,8 +180,6 @@ def test_canary_token_never_appears_in_any_output_under_debug(server, steps, tmp
 def test_faulty_sandbox_never_duplicates_a_run(tmp_path) -> None:
     import subprocess
 
-    from tests.conftest import rundctl_exe
-
     proc = subprocess.Popen(
         [rundctl_exe(), "sandbox", "--port", "0", "--db", str(tmp_path / "f.db"), "--quiet",
          "--seed", "7", "--fail-rate", "0.4", "--fail-codes", "429,500,503", "--retry-after", "0",
@@ -217,8 +215,6 @@ def test_ctrl_c_during_a_create_says_it_was_in_flight(server) -> None:
     import signal
     import subprocess
 
-    from tests.conftest import rundctl_exe
-
     server.queue(Step(201, json=CREATED, delay=20))
     proc = subprocess.Popen(
         [rundctl_exe(), "create", "--flow", FLOW, "-f", "-", "--endpoint", server.url],
@@ -244,8 +240,6 @@ def test_stdout_closed_early_exits_141_quietly(sandbox_proc) -> None:
 
     import requests
 
-    from tests.conftest import rundctl_exe
-
     with requests.Session() as s:
         for i in range(40):
             s.post(f"{sandbox_proc.url}{RUNS}", json={**RUN, "displayName": f"r{i}"}, timeout=10)
@@ -259,10 +253,7 @@ def test_stdout_closed_early_exits_141_quietly(sandbox_proc) -> None:
 def test_hostile_strings_from_the_server_render_as_plain_text_in_a_pty(server) -> None:
     import os
     import pty
-    import select
     import subprocess
-
-    from tests.conftest import rundctl_exe
 
     hostile = "[bold red]owned[/] \x1b]8;;http://evil.example\x07click\x1b]8;;\x07 \x1b[2J\x1b[H\x9b31m"
     server.queue(Step(200, json={"value": [{**CREATED, "displayName": hostile,
@@ -272,20 +263,9 @@ def test_hostile_strings_from_the_server_render_as_plain_text_in_a_pty(server) -
                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
                             env=dict(os.environ, TERM="xterm-256color", COLUMNS="200"))
     os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 20)
-        if not ready:
-            break
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
+    raw = read_pty(master, 20)
     assert proc.wait(timeout=20) == 0
-    screen = b"".join(chunks)
+    screen = raw
     assert b"[bold red]owned[/]" in screen
     assert b"\x1b]8;" not in screen and b"\x1b[2J" not in screen and b"\x07" not in screen
     assert "\x9b".encode() not in screen
