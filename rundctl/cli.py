@@ -1301,13 +1301,13 @@ def auth_login(
     from rundctl.settings import parse_cloud
 
     parsed = parse_cloud(cloud, deps.env)
-    if allow_unencrypted_cache:
+    can_prompt = auth.interactive(deps.env, bool(deps.stdin_tty), bool(deps.stderr_tty))
+    if allow_unencrypted_cache and can_prompt:
         deps.stderr.write("rundctl: warning: the token cache will be an unencrypted file "
                           "(mode 0600) under ~/.IdentityService\n")
     who = auth.login(
         deps.env, parsed, browser=browser, tenant=tenant, client_id=client_id,
-        allow_unencrypted_cache=allow_unencrypted_cache,
-        can_prompt=auth.interactive(deps.env, bool(deps.stdin_tty), bool(deps.stderr_tty)),
+        allow_unencrypted_cache=allow_unencrypted_cache, can_prompt=can_prompt,
         say=lambda text: deps.stderr.write(text + "\n"),
     )
     deps.stderr.write(f"rundctl: signed in as {who['username']} (tenant {who['tenant']})\n")

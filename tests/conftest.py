@@ -28,6 +28,9 @@ def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         if key.startswith(("AZURE_", "RUNDCTL_", "MSI_", "IDENTITY_", "ACTIONS_ID_TOKEN",
                            "GITHUB_", "NO_COLOR", "FORCE_COLOR")):
             monkeypatch.delenv(key, raising=False)
+    # CI runs this suite with CI=true; tests that need it set it themselves.
+    for key in ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "TF_BUILD"):
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
