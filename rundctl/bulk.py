@@ -13,17 +13,13 @@ died) before sending them again, and retries failed ones: every record exactly o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from rundctl.errors import (
     AuthRejected,
@@ -39,6 +35,9 @@ from rundctl.errors import (
 from rundctl.model import Overrides, build_create_payload
 from rundctl.wire import encode_body
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 MAX_PROBLEMS = 100
 JOURNAL_VERSION = 1
 
@@ -46,26 +45,36 @@ JOURNAL_VERSION = 1
 # -- input ------------------------------------------------------------------------------
 
 
-def spool_stdin(stdin: BinaryIO) -> str:
-    """Copy stdin to a temporary file so it can be read twice (validate, then send)."""
+def spool_stdin(stdin: BinaryIO, head: bytes = b"") -> str:
+    """Copy stdin (after *head*, already read) to a temporary file, so it can be read twice
+    (validate, then send) without holding it in memory."""
+    import shutil
+    import tempfile
+
     handle = tempfile.NamedTemporaryFile(prefix="rundctl-stdin-", delete=False)
     with handle:
+        handle.write(head)
         shutil.copyfileobj(stdin, handle, 1024 * 1024)
     return handle.name
 
 
-def is_bulk(path: str) -> bool:
-    """An array, or more than one NDJSON record: bulk. One object: a single create."""
+def is_bulk(source: str | bytes) -> bool:
+    """An array, or more than one NDJSON record: bulk. One object: a single create.
+
+    *source* is a path, or the bytes of a small input already in memory.
+    """
+    import io
+
     from rundctl import jsonio
 
-    with open(path, "rb") as handle:
+    with (open(source, "rb") if isinstance(source, str) else io.BytesIO(source)) as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         if head.startswith(b"["):
             return True
         handle.seek(0)
         count = 0
         try:
-            for _ in jsonio.iter_records(handle, source=path):
+            for _ in jsonio.iter_records(handle):
                 count += 1
                 if count > 1:
                     return True
@@ -84,6 +93,9 @@ class Plan(NamedTuple):
 
 def validate(path: str, overrides: Overrides, *, now: datetime, source: str) -> Plan:
     """Pass 1: every record checked (all problems, each with its line); bodies spooled."""
+    import hashlib
+    import tempfile
+
     from rundctl import jsonio
 
     problems: list[Problem] = []
@@ -234,6 +246,8 @@ def send_all(
     emit: Callable[[Outcome], None],
 ) -> Summary:
     """Pass 2: send every spooled body with *parallel* workers; report each outcome."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from rundctl import runs
 
     summary = Summary(plan.total)

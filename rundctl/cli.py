@@ -523,15 +523,25 @@ def need_flow(flow: str | None) -> str:
     return parse_guid(flow, name="--flow")
 
 
-def input_path(deps: Deps, file: str, token_file: str | None) -> tuple[str, str]:
-    """The path to read -f from (stdin is spooled to a temporary file) and its name."""
+SMALL_INPUT = 1024 * 1024
+
+
+def read_file_input(deps: Deps, file: str, token_file: str | None) -> tuple[Any, str]:
+    """What -f names: ``(record, source)`` for one JSON object, ``(Path, source)`` for bulk
+    input (NDJSON or an array; stdin is then spooled to a temporary file)."""
+    from pathlib import Path
+
+    from rundctl import bulk, jsonio
+    from rundctl.errors import InvalidInput, Problem
+
     if file != "-":
         if not os.path.isfile(file):
-            from rundctl.errors import InvalidInput, Problem
-
             raise InvalidInput([Problem("", f"cannot read '{file}': no such file")],
                                hint="-f takes a path, or - for stdin")
-        return file, file
+        if bulk.is_bulk(file):
+            return Path(file), file
+        with open(file, "rb") as handle:
+            return jsonio.read_document(handle, source=file), file
     if token_file == "-":  # noqa: S105 - "-" means stdin
         raise UsageError("-f - and --token-file - cannot both read stdin")
     if deps.stdin_tty:
@@ -539,11 +549,14 @@ def input_path(deps: Deps, file: str, token_file: str | None) -> tuple[str, str]
             "-f -: stdin is a terminal, not a pipe",
             hint="pipe the JSON in (… | rundctl create -f -) or give -f PATH",
         )
-    from rundctl.bulk import spool_stdin
+    head = deps.stdin.read(SMALL_INPUT + 1)
+    if len(head) <= SMALL_INPUT and not bulk.is_bulk(head):
+        import io
 
-    spooled = spool_stdin(deps.stdin)
+        return jsonio.read_document(io.BytesIO(head), source="stdin"), "stdin"
+    spooled = bulk.spool_stdin(deps.stdin, head)
     deps.cleanups.append(lambda: os.unlink(spooled))
-    return spooled, "stdin"
+    return Path(spooled), "stdin"
 
 
 def build_overrides(
@@ -788,20 +801,20 @@ def create(
                                 error_code, error_message, error_target)
     record = None
     if file is not None:
-        from rundctl import bulk, jsonio
+        from pathlib import Path
 
-        path, source = input_path(deps, file, conn.token_file)
-        if bulk.is_bulk(path):
+        record, source = read_file_input(deps, file, conn.token_file)
+        if isinstance(record, Path):
+            from rundctl import bulk
+
             if wait:
                 raise UsageError("--wait follows one run; it does not go with bulk input")
-            plan = bulk.validate(path, overrides, now=deps.clock(), source=source)
+            plan = bulk.validate(str(record), overrides, now=deps.clock(), source=source)
             deps.cleanups.append(lambda: os.unlink(plan.spool))
             if conn_args.timeout is None:
                 conn = conn._replace(timeout=parse_duration_flag(DEFAULT_BULK_TIMEOUT))
             run_bulk(deps, conn, plan, flow_id, parent_id, parallel, journal, output, dry_run)
             return
-        with open(path, "rb") as handle:
-            record = jsonio.read_document(handle, source=source)
 
     from rundctl import model
 
@@ -864,11 +877,13 @@ def validate(
                                 error_code, error_message, error_target)
     record = None
     if file is not None:
-        from rundctl import bulk, jsonio
+        from pathlib import Path
 
-        path, source = input_path(deps, file, None)
-        if bulk.is_bulk(path):
-            plan = bulk.validate(path, overrides, now=deps.clock(), source=source)
+        record, source = read_file_input(deps, file, None)
+        if isinstance(record, Path):
+            from rundctl import bulk
+
+            plan = bulk.validate(str(record), overrides, now=deps.clock(), source=source)
             deps.cleanups.append(lambda: os.unlink(plan.spool))
             deps.stderr.write(f"rundctl: valid: {plan.total} records\n")
             if fmt == "ndjson":
@@ -877,8 +892,6 @@ def validate(
             elif fmt == "json":
                 deps.stdout.write(f'{{"valid": true, "records": {plan.total}}}\n')
             return
-        with open(path, "rb") as handle:
-            record = jsonio.read_document(handle, source=source)
     from rundctl import model
 
     payload = model.build_create_payload(record, overrides, now=deps.clock())

@@ -101,9 +101,11 @@ _SECRET_NAMES = frozenset(
     }
 )
 _SECRET_PARTS = ("token", "secret", "password", "passwd")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_TENANT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*")
+# Patterns as text: compiled (and cached by re) only when a value is checked, so reading
+# config on every start costs nothing for them.
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_CONTROL = r"[\x00-\x1f\x7f]"
+_TENANT_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*"
 _FILE_HEADER = (
     "# rundctl configuration: [profiles.NAME] tables of defaults.\n"
     "# `rundctl config set` and `rundctl config unset` rewrite this file; comments are not kept.\n"
@@ -213,7 +215,7 @@ def _check_tenant(text: str) -> str:
         return str(uuid.UUID(text))
     except ValueError:
         pass
-    if _TENANT_NAME.fullmatch(text) and len(text) <= 253:
+    if re.fullmatch(_TENANT_NAME, text) and len(text) <= 253:
         return text
     raise UsageError(
         f"'{text}' is not a tenant ID or domain",
@@ -224,7 +226,7 @@ def _check_tenant(text: str) -> str:
 def _check_profile_name(name: str) -> str:
     if not name:
         raise UsageError("the profile name is empty")
-    if _CONTROL.search(name):
+    if re.search(_CONTROL, name):
         raise UsageError(f"profile name {name!r} contains control characters")
     _check_encodable(name, "profile name")
     return name
@@ -242,7 +244,7 @@ def _check_encodable(text: str, what: str) -> None:
 
 def toml_key(name: str) -> str:
     """A key as TOML writes it: bare if it can be, else a quoted basic string."""
-    return name if _BARE_KEY.fullmatch(name) else toml_string(name)
+    return name if re.fullmatch(_BARE_KEY, name) else toml_string(name)
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
