@@ -54,8 +54,26 @@ def tsv_field(value: Any) -> str:
     return neutralise(text.replace("\r", "\\r"))
 
 
+TIME_COLUMNS = frozenset({"startDateTime", "endDateTime"})
+
+
+def utc_text(value: Any) -> Any:
+    """A timestamp in UTC ``...Z`` form (fraction kept); anything else unchanged."""
+    if not isinstance(value, str) or value.endswith("Z"):
+        return value
+    from rundctl.model import parse_timestamp
+
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return value
+
+
 def tsv_line(run: Mapping[str, Any], kind: str = "run") -> str:
-    return "\t".join(tsv_field(run.get(col)) for col in KIND_COLUMNS[kind])
+    return "\t".join(
+        tsv_field(utc_text(run.get(col)) if col in TIME_COLUMNS else run.get(col))
+        for col in KIND_COLUMNS[kind]
+    )
 
 
 def item_id(item: Mapping[str, Any]) -> Any:

@@ -100,3 +100,9 @@ def test_no_color_means_no_ansi_colour_codes() -> None:
     assert "\x1b[" not in text
     coloured = render("table", RUN, tty=True, env={"TERM": "xterm-256color"})
     assert "\x1b[" in coloured
+
+
+def test_tsv_times_are_utc_even_when_the_service_sends_an_offset() -> None:
+    run = {**RUN, "startDateTime": "2026-11-29T10:00:00.5+01:00", "endDateTime": None}
+    cols = tsv_line(run).split("\t")
+    assert cols[3] == "2026-11-29T09:00:00.5Z" and cols[4] == ""
