@@ -668,6 +668,23 @@ def show_fetched(conn_args: ConnArgs, output: str | None, fetch: Callable[[Any],
     return found
 
 
+FLAGS_HINT = ("a run needs --name, --start (a timestamp or now), --status and statistics "
+              "(--statistics '{}' or --stat KEY=VALUE); or -f FILE / -f -")
+
+
+def build_payload(deps: Deps, record: object | None, overrides: Any) -> dict[str, Any]:
+    """The request body of one create, with a hint on the flags when they were the input."""
+    from rundctl import model
+    from rundctl.errors import InvalidInput
+
+    try:
+        return model.build_create_payload(record, overrides, now=deps.clock())
+    except InvalidInput as exc:
+        if exc.hint is None and record is None:
+            exc.hint = FLAGS_HINT
+        raise
+
+
 def remember_ids(flow: str | None, run: object = None) -> None:
     from rundctl.recent import remember
 
@@ -816,9 +833,8 @@ def create(
             run_bulk(deps, conn, plan, flow_id, parent_id, parallel, journal, output, dry_run)
             return
 
-    from rundctl import model
 
-    payload = model.build_create_payload(record, overrides, now=deps.clock())
+    payload = build_payload(deps, record, overrides)
     if dry_run:
         from rundctl import dryrun
 
@@ -892,9 +908,8 @@ def validate(
             elif fmt == "json":
                 deps.stdout.write(f'{{"valid": true, "records": {plan.total}}}\n')
             return
-    from rundctl import model
 
-    payload = model.build_create_payload(record, overrides, now=deps.clock())
+    payload = build_payload(deps, record, overrides)
     if fmt == "table":
         deps.stderr.write("valid: the run below would be sent\n")
     renderer(deps, fmt).one(payload)
