@@ -267,13 +267,21 @@ def send_all(
             window.release()
 
     futures: list[Future[None]] = []
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="rundctl-bulk") as pool:
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="rundctl-bulk")
+    try:
         for index, line, body in iter_spool(plan):
             window.acquire()
             futures.append(pool.submit(one, index, line, body))
             futures = [f for f in futures if not f.done()]
         for future in futures:
             future.result()
+    except BaseException:
+        # Ctrl-C (or a bug): send nothing more; requests already in flight finish and are
+        # journaled, so a re-run with the journal knows exactly where things stand.
+        stop.append("interrupted")
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return summary
 
 

@@ -199,3 +199,32 @@ def test_a_failed_lookup_never_leads_to_a_second_post(tmp_path) -> None:
         assert statuses[0] == "unknown"
         posts = [r for r in server.requests if r.method == "POST"]
         assert sum(1 for r in posts if b'"run 0"' in r.body) == 1
+
+
+def test_ctrl_c_stops_sending_and_the_journal_resumes_exactly_once(tmp_path) -> None:
+    server, url = start_sandbox(tmp_path, "--latency", "40")
+    try:
+        data = tmp_path / "runs.ndjson"
+        data.write_text(records(150))
+        journal = tmp_path / "runs.journal"
+        args = [rundctl_exe(), "create", "--flow", FLOW, "-f", str(data), "--endpoint", url,
+                "--journal", str(journal), "--parallel", "3"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if journal.exists() and journal.read_text().count('"created"') >= 20:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err.decode()
+        assert b"Traceback" not in err
+        stopped = sum(stored(url).values())
+        assert 0 < stopped < 150  # it stopped part-way, without sending the rest
+        again = run_exe(args[1:])
+        assert again.returncode == 0, again.stderr
+        counts = stored(url)
+        assert len(counts) == 150 and set(counts.values()) == {1}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
