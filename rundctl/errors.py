@@ -125,6 +125,20 @@ class ApiErrorInfo:
     details: list[str] = field(default_factory=list)
 
 
+def info_lines(info: ApiErrorInfo | None) -> list[str]:
+    """The detail lines printed under an error that has an answer from the service."""
+    if info is None:
+        return []
+    parts = [f"HTTP {info.status}"]
+    if info.code:
+        parts.append(f"code: {info.code}")
+    if info.request_id:
+        parts.append(f"request-id: {info.request_id}")
+    if info.client_request_id:
+        parts.append(f"client-request-id: {info.client_request_id}")
+    return ["  " + "; ".join(parts), *(f"  {d}" for d in info.details)]
+
+
 class ApiError(RundctlError):
     """An HTTP error answer from the service."""
 
@@ -135,17 +149,7 @@ class ApiError(RundctlError):
         self.info = info
 
     def detail_lines(self) -> list[str]:
-        info = self.info
-        parts = [f"HTTP {info.status}"]
-        if info.code:
-            parts.append(f"code: {info.code}")
-        if info.request_id:
-            parts.append(f"request-id: {info.request_id}")
-        if info.client_request_id:
-            parts.append(f"client-request-id: {info.client_request_id}")
-        lines = ["  " + "; ".join(parts)]
-        lines.extend(f"  {d}" for d in info.details)
-        return lines
+        return info_lines(self.info)
 
 
 class NotAuthenticated(RundctlError):
@@ -185,7 +189,7 @@ class TemporaryFailure(RundctlError):
         self.retry_after = retry_after
 
     def detail_lines(self) -> list[str]:
-        return ApiError.detail_lines(self) if self.info else []  # type: ignore[arg-type]
+        return info_lines(self.info)
 
 
 class OutcomeUnknown(RundctlError):
@@ -200,7 +204,7 @@ class OutcomeUnknown(RundctlError):
         self.info = info
 
     def detail_lines(self) -> list[str]:
-        return ApiError.detail_lines(self) if self.info else []  # type: ignore[arg-type]
+        return info_lines(self.info)
 
 
 class SecurityRefused(RundctlError):

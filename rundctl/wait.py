@@ -17,9 +17,6 @@ FAIL_ON = ("errors", "warnings", "never")
 AUTO_FIRST = 5.0
 AUTO_MAX = 60.0
 AUTO_GROWTH = 1.5
-KNOWN_STATUSES = frozenset(
-    {"running", "failed", "completed", "completedWithErrors", "completedWithWarnings"}
-)
 
 
 class WaitOptions(NamedTuple):
@@ -34,10 +31,6 @@ class WaitResult:
     run: dict[str, Any] | None
     exit_code: ExitCode
     elapsed: float
-
-    @property
-    def timed_out(self) -> bool:
-        return self.exit_code == ExitCode.WAIT_TIMEOUT
 
 
 def outcome_code(status: object, fail_on: str) -> ExitCode | None:
