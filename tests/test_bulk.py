@@ -106,28 +106,39 @@ def test_faulty_service_rerun_with_journal_until_exit_0_creates_each_record_once
         server.wait(timeout=10)
 
 
+def interrupt_bulk(tmp_path: Path, url: str, count: int, sig: signal.Signals,
+                   after_created: int) -> tuple[list[str], subprocess.Popen[bytes]]:
+    """Start a journaled bulk create of *count* records and send *sig* once *after_created*
+    records are journaled as created. Returns the command (to re-run) and the stopped process."""
+    data = tmp_path / "runs.ndjson"
+    data.write_text(records(count))
+    journal = tmp_path / "runs.journal"
+    args = [rundctl_exe(), "create", "--flow", FLOW, "-f", str(data), "--endpoint", url,
+            "--journal", str(journal), "--parallel", "4"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count('"created"') >= after_created:
+            break
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    return args, proc
+
+
+def assert_each_created_once(url: str, count: int) -> None:
+    counts = stored(url)
+    assert len(counts) == count and set(counts.values()) == {1}
+
+
 def test_kill_9_in_the_middle_then_rerun_creates_every_record_exactly_once(tmp_path) -> None:
     server, url = start_sandbox(tmp_path, "--latency", "30")
     try:
-        data = tmp_path / "runs.ndjson"
-        data.write_text(records(200))
-        journal = tmp_path / "runs.journal"
-        args = [rundctl_exe(), "create", "--flow", FLOW, "-f", str(data), "--endpoint", url,
-                "--journal", str(journal), "--parallel", "4"]
-        victim = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if journal.exists() and journal.read_text().count('"created"') >= 40:
-                break
-            time.sleep(0.05)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-        before = stored(url)
-        assert 0 < sum(before.values()) < 200
+        args, victim = interrupt_bulk(tmp_path, url, 200, signal.SIGKILL, after_created=40)
+        victim.communicate(timeout=10)
+        assert 0 < sum(stored(url).values()) < 200
         proc = run_exe(args[1:])
         assert proc.returncode == 0, proc.stderr
-        counts = stored(url)
-        assert len(counts) == 200 and set(counts.values()) == {1}
+        assert_each_created_once(url, 200)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -204,18 +215,7 @@ def test_a_failed_lookup_never_leads_to_a_second_post(tmp_path) -> None:
 def test_ctrl_c_stops_sending_and_the_journal_resumes_exactly_once(tmp_path) -> None:
     server, url = start_sandbox(tmp_path, "--latency", "40")
     try:
-        data = tmp_path / "runs.ndjson"
-        data.write_text(records(150))
-        journal = tmp_path / "runs.journal"
-        args = [rundctl_exe(), "create", "--flow", FLOW, "-f", str(data), "--endpoint", url,
-                "--journal", str(journal), "--parallel", "3"]
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if journal.exists() and journal.read_text().count('"created"') >= 20:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        args, proc = interrupt_bulk(tmp_path, url, 150, signal.SIGINT, after_created=20)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err.decode()
         assert b"Traceback" not in err
@@ -223,8 +223,7 @@ def test_ctrl_c_stops_sending_and_the_journal_resumes_exactly_once(tmp_path) -> 
         assert 0 < stopped < 150  # it stopped part-way, without sending the rest
         again = run_exe(args[1:])
         assert again.returncode == 0, again.stderr
-        counts = stored(url)
-        assert len(counts) == 150 and set(counts.values()) == {1}
+        assert_each_created_once(url, 150)
     finally:
         server.terminate()
         server.wait(timeout=10)

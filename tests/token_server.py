@@ -600,10 +600,8 @@ class TokenServer:
 
     # -- token endpoint ----------------------------------------------------------------------
 
-    def _token(self, tenant: str, form: dict[str, str]) -> Response:
-        if self._failures:
-            failure = self._failures.pop(0)
-            return failure.status, failure.body, failure.headers
+    def _refuse_tenant_or_client(self, tenant: str, form: dict[str, str]) -> Response | None:
+        """Entra's answer for an unknown tenant or client, or None when both are known."""
         unknown = self._unknown_tenant(tenant)
         if unknown:
             return unknown
@@ -614,6 +612,16 @@ class TokenServer:
                 f"AADSTS700016: Application with identifier '{client_id}' was not found in the directory "
                 f"'{self._tid(tenant)}'.",
             )
+        return None
+
+    def _token(self, tenant: str, form: dict[str, str]) -> Response:
+        if self._failures:
+            failure = self._failures.pop(0)
+            return failure.status, failure.body, failure.headers
+        refused = self._refuse_tenant_or_client(tenant, form)
+        if refused:
+            return refused
+        client_id = form.get("client_id", "")
         grant = form.get("grant_type", "")
         scope = form.get("scope", "")
         if grant == "client_credentials":
@@ -700,16 +708,10 @@ class TokenServer:
         return token
 
     def _devicecode(self, tenant: str, form: dict[str, str]) -> Response:
-        unknown = self._unknown_tenant(tenant)
-        if unknown:
-            return unknown
+        refused = self._refuse_tenant_or_client(tenant, form)
+        if refused:
+            return refused
         client_id = form.get("client_id", "")
-        if self.client_id is not None and client_id != self.client_id:
-            return self._error(
-                400, "unauthorized_client",
-                f"AADSTS700016: Application with identifier '{client_id}' was not found in the directory "
-                f"'{self._tid(tenant)}'.",
-            )
         device_code = "DC-" + uuid.uuid4().hex
         raw = uuid.uuid4().hex[:8].upper()
         user_code = f"{raw[:4]}-{raw[4:]}"
