@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 from rundctl.errors import NotAuthenticated, SecurityRefused, UsageError
+from rundctl.paths import config_dir
 from rundctl.redact import register_secret, safe_message
 from rundctl.settings import Cloud, Endpoint
 
@@ -76,13 +77,6 @@ class Credential:
     get_token: Callable[[], str] | None
     refresh: Callable[[], bool] | None = None
     details: dict[str, str] = field(default_factory=dict)
-
-
-def config_dir(env: Mapping[str, str]) -> Path:
-    if env.get("RUNDCTL_CONFIG_DIR"):
-        return Path(env["RUNDCTL_CONFIG_DIR"])
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
-    return Path(base) / "rundctl"
 
 
 def interactive(env: Mapping[str, str], stdin_tty: bool, stderr_tty: bool) -> bool:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from rundctl.errors import UsageError
+from rundctl.paths import config_dir
 
 PROFILE_KEYS: tuple[str, ...] = (
     "endpoint",
@@ -79,7 +80,6 @@ BUILTIN_DEFAULTS: dict[str, str | None] = {
 }
 
 PROFILE_ENV = "RUNDCTL_PROFILE"
-CONFIG_DIR_ENV = "RUNDCTL_CONFIG_DIR"
 DEFAULT_PROFILE = "default"
 FILE_NAME = "config.toml"
 
@@ -114,24 +114,6 @@ _FILE_HEADER = (
 
 
 # --------------------------------------------------------------------------- where
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    home = env.get("HOME") or env.get("USERPROFILE")
-    return Path(home) if home else Path.home()
-
-
-def config_dir(env: Mapping[str, str]) -> Path:
-    """``RUNDCTL_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/rundctl``, else ``~/.config/rundctl``."""
-    override = env.get(CONFIG_DIR_ENV)
-    if override:
-        if override == "~" or override.startswith(("~/", "~\\")):
-            return _home(env) / override[2:]
-        return Path(override)
-    xdg = env.get("XDG_CONFIG_HOME")
-    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative paths
-        return Path(xdg) / "rundctl"
-    return _home(env) / ".config" / "rundctl"
 
 
 def config_path(env: Mapping[str, str]) -> Path:

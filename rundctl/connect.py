@@ -5,27 +5,19 @@ Imported only by commands that talk to a service, so requests stays out of ``--h
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
-from rundctl import auth
+from rundctl import auth, paths
 from rundctl.client import Deadline, GraphClient, NoAuth, TokenAuth
 from rundctl.deps import Deps
 from rundctl.redact import redact
 from rundctl.settings import ConnSettings
 
 
-def sandbox_db_path(env: dict[str, str] | os._Environ[str]) -> str:
-    """The embedded sandbox's persistent store: RUNDCTL_SANDBOX_DB or the user data dir."""
-    override = env.get("RUNDCTL_SANDBOX_DB")
-    if override:
-        return override
-    base = env.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    folder = Path(base) / "rundctl"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / "sandbox.db")
+def sandbox_db_path(env: Mapping[str, str]) -> str:
+    """The embedded sandbox's persistent store (see :mod:`rundctl.paths`)."""
+    return str(paths.sandbox_db(env))
 
 
 @contextmanager

@@ -10,12 +10,13 @@ import json
 import os
 from pathlib import Path
 
+from rundctl import paths
+
 KEEP = 20
 
 
 def _path() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "rundctl" / "recent.json"
+    return paths.recent_file(os.environ)
 
 
 def _load() -> dict[str, list[str]]:
