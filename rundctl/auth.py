@@ -388,15 +388,17 @@ def _cache_options(env: Mapping[str, str], *, allow_unencrypted: bool) -> Any:
 class EntraTokens:
     """Tokens from an azure-identity credential: cached, renewed before expiry, errors -> 4."""
 
-    def __init__(self, credential: Any, scope: str, mode: str) -> None:
+    def __init__(self, credential: Any, scope: str, mode: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.credential = credential
+        self.clock = clock
         self.scope = scope
         self.mode = mode
         self._token: str | None = None
         self._expires_on = 0.0
 
     def get(self) -> str:
-        if self._token is None or self._expires_on - REFRESH_MARGIN <= time.time():
+        if self._token is None or self._expires_on - REFRESH_MARGIN <= self.clock():
             self._acquire()
         assert self._token is not None
         return self._token
@@ -488,6 +490,7 @@ def resolve(
     *,
     stdin: BinaryIO,
     can_prompt: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> Credential:
     """Pick the credential for ``opts.mode`` ("auto" chooses); raise exit 4 when none works."""
     mode = opts.mode
@@ -516,7 +519,7 @@ def resolve(
         credential, source, details = _build_entra(mode, opts, cloud, env, can_prompt)
     except ValueError as exc:  # e.g. no OS keyring for the cache, a malformed setting
         raise NotAuthenticated(f"--auth {mode}: {_first_line(exc)}", hint=FIX_HINT) from None
-    tokens = EntraTokens(credential, cloud.scope, mode)
+    tokens = EntraTokens(credential, cloud.scope, mode, clock)
     return Credential(mode, source, tokens.get, tokens.refresh, details)
 
 

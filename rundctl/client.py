@@ -355,7 +355,7 @@ class GraphClient:
                 "the command's time budget (--timeout) ran out before the request was sent",
                 hint="nothing was sent; raise --timeout",
             )
-        sent_at = time.time()
+        sent_at = self.now().timestamp()
         started = self.deadline.monotonic()
         shown = [f"{k}={v}" for k, v in headers.items() if k in DEBUG_REQUEST_HEADERS]
         if isinstance(self.auth, TokenAuth):
@@ -379,7 +379,7 @@ class GraphClient:
             )
         except requests.exceptions.SSLError as exc:
             raise SecurityRefused(
-                f"TLS verification failed for {urlsplit(url).hostname}: {_reason(exc)}",
+                f"TLS verification failed for {urlsplit(url).hostname}: {error_reason(exc)}",
                 hint="TLS is always verified; set REQUESTS_CA_BUNDLE to your CA bundle if a "
                 "proxy re-signs traffic",
             ) from None
@@ -410,7 +410,7 @@ class GraphClient:
         if resp.status_code >= 400:
             error = self._status_error(resp.status_code, rheaders, raw, kind, permission, crid,
                                        sent_at)
-            wait = retry_after_seconds(rheaders)
+            wait = retry_after_seconds(rheaders, self.now().timestamp())
             raise AttemptFailed(Failure(sent=True, status=resp.status_code, retry_after=wait),
                                 error)
         parsed: Any = None
@@ -470,13 +470,13 @@ class GraphClient:
         host = urlsplit(url).netloc
         if not reading and _not_sent(exc):
             return TemporaryFailure(
-                f"could not connect to {host}: {_reason(exc)}",
+                f"could not connect to {host}: {error_reason(exc)}",
                 hint="nothing was sent; check the endpoint and your network, then run again",
             )
         if isinstance(exc, requests.exceptions.ReadTimeout):
             what = "no answer in time (read timeout or --timeout reached)"
         else:
-            what = f"the connection failed after sending: {_reason(exc)}"
+            what = f"the connection failed after sending: {error_reason(exc)}"
         if kind in ("create", "update"):
             return OutcomeUnknown(
                 f"outcome unknown: {method} {url}: {what}; it may have been applied",
@@ -513,7 +513,7 @@ class GraphClient:
                              hint=f"this call {needed}; {self._granted()}")
         if status == 404:
             return NotFound(f"not found: {what}", info, hint="check the flow and run IDs")
-        wait = retry_after_seconds(headers)
+        wait = retry_after_seconds(headers, self.now().timestamp())
         if status == 429 or (status == 503 and wait is not None):
             when = f" in {wait:.0f} s" if wait is not None else " later"
             return TemporaryFailure(
@@ -619,7 +619,7 @@ def _query(params: Mapping[str, str] | None) -> str:
     return "?" + "&".join(f"{k}={v}" for k, v in params.items())
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """The innermost readable cause of a requests/urllib3 error, without the URL noise."""
     seen: set[int] = set()
     current: BaseException | None = exc

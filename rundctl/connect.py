@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from rundctl import auth, paths
+from rundctl import paths
 from rundctl.client import Deadline, GraphClient, NoAuth, TokenAuth
 from rundctl.deps import Deps
 from rundctl.redact import redact
@@ -22,14 +22,7 @@ def sandbox_db_path(env: Mapping[str, str]) -> str:
 
 @contextmanager
 def open_client(deps: Deps, conn: ConnSettings, *, pool: int = 1) -> Iterator[GraphClient]:
-    credential = auth.resolve(
-        auth.AuthOptions(conn.auth_mode, conn.token_file, conn.tenant, conn.client_id),
-        conn.endpoint,
-        conn.cloud,
-        deps.env,
-        stdin=deps.stdin,
-        can_prompt=auth.interactive(deps.env, bool(deps.stdin_tty), bool(deps.stderr_tty)),
-    )
+    credential = deps.credential(conn)
     sandbox = None
     base_url = conn.endpoint.url
     if conn.endpoint.sandbox:

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 if TYPE_CHECKING:
     import requests
 
+    from rundctl.auth import Credential
+    from rundctl.settings import ConnSettings
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -55,6 +58,8 @@ class Deps:
     in_flight: Callable[[], tuple[str, str, float] | None] | None = None
     # GitHub Actions annotations: "auto" (when GITHUB_ACTIONS=true) or "off".
     ci_annotations: str | None = None
+    # Builds the credential for checked connection settings; None: rundctl.auth.resolve.
+    credential_factory: Callable[[Deps, ConnSettings], Credential] | None = None
 
     def __post_init__(self) -> None:
         if self.stdin_tty is None:
@@ -63,6 +68,22 @@ class Deps:
             self.stdout_tty = _isatty(self.stdout)
         if self.stderr_tty is None:
             self.stderr_tty = _isatty(self.stderr)
+
+    def credential(self, conn: ConnSettings) -> Credential:
+        """The credential for *conn*: connect, ``auth status`` and ``doctor`` all ask here."""
+        if self.credential_factory is not None:
+            return self.credential_factory(self, conn)
+        from rundctl import auth
+
+        return auth.resolve(
+            auth.AuthOptions(conn.auth_mode, conn.token_file, conn.tenant, conn.client_id),
+            conn.endpoint, conn.cloud, self.env, stdin=self.stdin,
+            can_prompt=self.can_prompt(), clock=lambda: self.clock().timestamp(),
+        )
+
+    def can_prompt(self) -> bool:
+        """Prompts only with stdin and stderr on a terminal and CI unset."""
+        return bool(self.stdin_tty) and bool(self.stderr_tty) and not self.env.get("CI")
 
     def close(self) -> None:
         while self.cleanups:
