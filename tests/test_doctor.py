@@ -7,11 +7,12 @@ that every request it makes goes to a loopback address.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from rundctl import doctor
-from rundctl.doctor import Check
+from rundctl.deps import Deps
+from rundctl.doctor import Check, local
 from rundctl.sandbox.server import Sandbox, SandboxOptions
-from rundctl.settings import CLOUDS, Endpoint, is_loopback_host
+from rundctl.settings import CLOUDS, Cloud, ConnSettings, Endpoint, is_loopback_host
 
 ALLOWED_WARNINGS = {"keyring"}  # libsecret is often missing on CI machines
 
@@ -51,14 +53,34 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run(env: dict[str, str] | None = None, endpoint: str | None = None, **kwargs: Any) -> list[Check]:
+def make_deps(env: dict[str, str] | None = None, *, now: Callable[[], datetime] | None = None,
+              session_factory: Callable[[], Any] | None = None, tty: bool = False) -> Deps:
+    """A Deps with no terminal (unless ``tty``), the real clock unless ``now`` is given."""
+    world: dict[str, Any] = {}
+    if now is not None:
+        world["clock"] = now
+    if session_factory is not None:
+        world["session_factory"] = session_factory
+    return Deps(env=env if env is not None else {"PATH": "/nonexistent"}, stdin=io.BytesIO(b""),
+                stdout=io.StringIO(), stderr=io.StringIO(), stdin_tty=tty, stdout_tty=tty,
+                stderr_tty=tty, **world)
+
+
+def run(env: dict[str, str] | None = None, endpoint: str | None = None, *,
+        now: Callable[[], datetime] | None = None, session_factory: Callable[[], Any] | None = None,
+        **kwargs: Any) -> list[Check]:
     options: dict[str, Any] = {
         "cloud_text": "global", "auth_mode": "auto", "tenant": None, "client_id": None,
-        "stdin_tty": False, "stdout_tty": False, "stderr_tty": False, "timeout": 5.0,
+        "timeout": 5.0,
     }
     options.update(kwargs)
-    return doctor.run_checks(env if env is not None else {"PATH": "/nonexistent"},
+    return doctor.run_checks(make_deps(env, now=now, session_factory=session_factory),
                              endpoint_text=endpoint, **options)
+
+
+def settings(endpoint: Endpoint, cloud: Cloud, mode: str, token_file: str | None = None,
+             timeout: float = 5.0) -> ConnSettings:
+    return ConnSettings(endpoint, cloud, mode, token_file, timeout, debug=False)
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:
@@ -131,7 +153,8 @@ def test_a_closed_port_fails_reachability_naming_the_error_and_exits_8() -> None
     assert time.monotonic() - started < 10
     found = by_name(checks)
     assert found["reachability"].status == "fail"
-    assert "Connection refused" in found["reachability"].detail
+    assert "could not connect to 127.0.0.1:" in found["reachability"].detail
+    assert "connection refused" in found["reachability"].detail
     assert found["reachability"].fix
     assert found["clock"].status == "warn"  # nothing to measure against
     assert doctor.exit_code(checks) == 8
@@ -299,8 +322,7 @@ def test_an_entra_mode_for_the_sandbox_fails_without_fetching_a_token() -> None:
 def test_auto_with_nothing_configured_fails_for_a_remote_endpoint(tmp_path: Path) -> None:
     endpoint, cloud = Endpoint("https://graph.microsoft.com/beta"), CLOUDS["global"]
     env = {"PATH": str(tmp_path), "RUNDCTL_CONFIG_DIR": str(tmp_path)}
-    check = doctor.check_credential(env, endpoint, cloud, "auto", None, None, None,
-                                    lambda: datetime.now(UTC), 5.0)
+    check = doctor.check_credential(make_deps(env), settings(endpoint, cloud, "auto"))
     assert check.status == "fail" and "nothing is configured" in check.detail
     assert check.fix and "RUNDCTL_TOKEN" in check.fix
     assert doctor.exit_code([check]) == 4
@@ -311,13 +333,13 @@ def test_a_remote_token_without_industry_data_permissions_warns(tmp_path: Path) 
     now = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
     exp = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
     bare = jwt({"appid": "app-1", "exp": exp, "roles": ["User.Read.All"]})
-    check = doctor.check_credential({"RUNDCTL_TOKEN": bare}, endpoint, cloud, "auto", None,
-                                    None, None, now, 5.0)
+    check = doctor.check_credential(make_deps({"RUNDCTL_TOKEN": bare}, now=now),
+                                    settings(endpoint, cloud, "auto"))
     assert check.status == "warn" and "no IndustryData-* permission" in check.detail
     assert check.fix and "IndustryData-Run.Read.All" in check.fix
     good = jwt({"appid": "app-1", "exp": exp, "roles": ["IndustryData-Run.Read.All"]})
-    check = doctor.check_credential({"RUNDCTL_TOKEN": good}, endpoint, cloud, "token", None,
-                                    None, None, now, 5.0)
+    check = doctor.check_credential(make_deps({"RUNDCTL_TOKEN": good}, now=now),
+                                    settings(endpoint, cloud, "token"))
     assert check.status == "pass"
 
 
@@ -454,7 +476,7 @@ def test_a_check_that_breaks_is_reported_not_raised(monkeypatch: pytest.MonkeyPa
     def broken(env: Any, system: str | None = None) -> Check:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(doctor, "check_keyring", broken)
+    monkeypatch.setattr(local, "check_keyring", broken)
     checks = run(endpoint="sandbox")
     keyring = by_name(checks)["keyring"]
     assert keyring.status == "warn" and "RuntimeError: boom" in keyring.detail
