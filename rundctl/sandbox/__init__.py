@@ -1,4 +1,4 @@
-"""The local Graph stand-in (SPEC §9): ``rundctl sandbox`` and ``--endpoint sandbox``.
+"""The local Graph stand-in (docs/sandbox.md): ``rundctl sandbox`` and ``--endpoint sandbox``.
 
 Standard library only (``http.server`` + ``sqlite3``); it never imports the client. The CLI
 imports this package lazily, only when a sandbox is actually wanted.

@@ -1,4 +1,4 @@
-"""Fault injection for the sandbox, after Microsoft Dev Proxy (SPEC §9), deterministic by seed.
+"""Fault injection for the sandbox, after Microsoft Dev Proxy, deterministic by seed.
 
 :class:`FaultInjector` decides, per request and before it is applied, whether the sandbox
 answers normally or with a fault: a random error (``fail_rate``/``fail_codes``), a fixed-window
@@ -7,8 +7,13 @@ rate limit with ``RateLimit-*`` headers, a repeated 429 for a client that came b
 change was committed (a 500 or a dropped connection). All randomness comes from one
 ``random.Random(seed)`` behind a lock, so one seed and one request order give one sequence.
 
+The fault settings are listed ONCE, in :data:`FAULT_SETTINGS`: the CLI generates the
+``rundctl sandbox`` flags from it, :class:`FaultOptions` (which ``SandboxOptions`` extends) takes
+its defaults from it, and :func:`fault_options` turns flag values into option values. See
+docs/sandbox.md.
+
 It knows nothing of HTTP sockets or Graph envelopes: the server turns a :class:`Fault` into a
-response. The ``parse_*`` helpers turn the CLI's flag values into option values.
+response.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 # Graph's error codes for the statuses a fault can answer with.
 ERROR_CODES: dict[int, str] = {
@@ -87,40 +92,285 @@ def error_message(status: int) -> str:
     return MESSAGES.get(status, "The sandbox injected a fault.")
 
 
+# ---------------------------------------------------------------------------------------------
+# Parsers for flag values
+
+
+_WINDOW = re.compile(r"(\d+(?:\.\d+)?)?\s*(ms|s|sec|m|min|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_rate_limit(text: str) -> tuple[int, float]:
+    """``"10/1s"``, ``"100/60"`` (seconds), ``"5/1m"``, ``"5/m"`` → (requests, window seconds)."""
+    count_text, slash, window_text = text.strip().partition("/")
+    if not slash:
+        raise ValueError(f"rate limit '{text}': write N/WINDOW, e.g. 10/1s, 100/60 or 5/1m")
+    count_text, window_text = count_text.strip(), window_text.strip().lower()
+    if not count_text.isdigit() or int(count_text) < 1:
+        raise ValueError(f"rate limit '{text}': the request count must be a whole number >= 1")
+    match = _WINDOW.fullmatch(window_text)
+    if not window_text or match is None or (match.group(1) is None and match.group(2) is None):
+        raise ValueError(f"rate limit '{text}': the window must look like 1s, 60, 500ms, 1m or 1h")
+    number = float(match.group(1)) if match.group(1) is not None else 1.0
+    window = number * _UNIT_SECONDS[match.group(2)]
+    if window <= 0:
+        raise ValueError(f"rate limit '{text}': the window must be longer than zero")
+    return int(count_text), window
+
+
+def parse_latency(text: str) -> tuple[int, int]:
+    """``"200"`` → (200, 200); ``"100-300"`` → (100, 300); milliseconds."""
+    parts = [p.strip().removesuffix("ms").strip() for p in text.strip().split("-")]
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise ValueError(f"latency '{text}': write milliseconds MS or a range MS-MS, e.g. 200 or 100-300")
+    low, high = int(parts[0]), int(parts[-1])
+    if high < low:
+        raise ValueError(f"latency '{text}': the range's low end {low} is above its high end {high}")
+    return low, high
+
+
+def parse_codes(text: str) -> tuple[int, ...]:
+    """``"429,500,503"`` → (429, 500, 503): HTTP error statuses, duplicates dropped."""
+    codes: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 400 <= int(part) <= 599:
+            shown = part or "(empty)"
+            raise ValueError(
+                f"fail codes '{text}': {shown} is not an HTTP error status (400-599); "
+                "write a comma-separated list, e.g. 429,500,503"
+            )
+        if int(part) not in codes:
+            codes.append(int(part))
+    return tuple(codes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings, written once
+
+
+class FaultSetting(NamedTuple):
+    """One fault setting: the option it sets and the command-line flag that sets it."""
+
+    name: str  # the FaultOptions / SandboxOptions field, e.g. "latency_ms"
+    flag: str  # "--latency"
+    metavar: str  # "MS[-MS]"; "" for a boolean switch
+    help: str
+    default: object  # the flag's value when it is not given (before `parse`)
+    kind: type  # the flag value's Python type (int, float, str or bool); None is allowed too
+    parse: Callable[[Any], Any] | None = None  # flag value -> option value; None = as is
+    min: float | None = None  # inclusive bounds of a numeric flag
+    max: float | None = None
+
+    def convert(self, raw: object) -> Any:
+        """The option value for a flag value (None stays None); ValueError if it is invalid."""
+        if raw is None:
+            return None
+        value = _as_kind(raw, self.kind)
+        if self.min is not None and not value >= self.min:
+            raise ValueError(f"{raw!r} is below the minimum {self.min:g}")
+        if self.max is not None and not value <= self.max:
+            raise ValueError(f"{raw!r} is above the maximum {self.max:g}")
+        return value if self.parse is None else self.parse(value)
+
+    def option_default(self) -> Any:
+        return self.convert(self.default)
+
+
+def _as_kind(raw: object, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        raise ValueError(f"expected true or false, not {raw!r}")
+    if isinstance(raw, bool):  # bool is an int subclass: never a number here
+        raise ValueError(f"expected a {kind.__name__}, not {raw!r}")
+    if kind is int and isinstance(raw, int):
+        return raw
+    if kind is float and isinstance(raw, int | float):
+        return float(raw)
+    if kind is str and isinstance(raw, str):
+        return raw
+    if isinstance(raw, str) and kind in (int, float):
+        try:
+            return kind(raw.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a {'whole number' if kind is int else kind.__name__}, not {raw!r}")
+
+
+FAULT_SETTINGS: tuple[FaultSetting, ...] = (
+    FaultSetting(
+        name="seed",
+        flag="--seed",
+        metavar="N",
+        help="Make the faults below repeatable.",
+        default=None,
+        kind=int,
+    ),
+    FaultSetting(
+        name="fail_rate",
+        flag="--fail-rate",
+        metavar="R",
+        help="Answer this share of requests (0-1) with one of --fail-codes.",
+        default=0.0,
+        kind=float,
+        min=0.0,
+        max=1.0,
+    ),
+    FaultSetting(
+        name="fail_codes",
+        flag="--fail-codes",
+        metavar="CODES",
+        help="Status codes for --fail-rate.",
+        default=",".join(map(str, DEFAULT_CODES)),
+        kind=str,
+        parse=parse_codes,
+    ),
+    FaultSetting(
+        name="retry_after",
+        flag="--retry-after",
+        metavar="S",
+        help="Retry-After on injected 429/503.",
+        default=None,
+        kind=float,
+        min=0.0,
+    ),
+    FaultSetting(
+        name="latency_ms",
+        flag="--latency",
+        metavar="MS[-MS]",
+        help="Delay every answer.",
+        default=None,
+        kind=str,
+        parse=parse_latency,
+    ),
+    FaultSetting(
+        name="rate_limit",
+        flag="--rate-limit",
+        metavar="N/WINDOW",
+        help="e.g. 10/1s: RateLimit-* headers, then 429.",
+        default=None,
+        kind=str,
+        parse=parse_rate_limit,
+    ),
+    FaultSetting(
+        name="retry_after_strict",
+        flag="--retry-after-strict",
+        metavar="",
+        help="429 again when a client comes back before Retry-After.",
+        default=False,
+        kind=bool,
+    ),
+    FaultSetting(
+        name="fault_after_commit",
+        flag="--fault-after-commit",
+        metavar="",
+        help="Injected failures on POST/PATCH happen after the change is stored "
+        "(500 or a dropped connection).",
+        default=False,
+        kind=bool,
+    ),
+)
+_BY_NAME = {setting.name: setting for setting in FAULT_SETTINGS}
+
+
+def _default(name: str) -> Any:
+    return _BY_NAME[name].option_default()
+
+
+@dataclass(kw_only=True)
+class FaultOptions:
+    """The fault settings' values; the defaults (from :data:`FAULT_SETTINGS`) inject none."""
+
+    seed: int | None = _default("seed")  # one random.Random(seed) drives every decision
+    fail_rate: float = _default("fail_rate")  # share of requests answered with a fail code
+    fail_codes: tuple[int, ...] = _default("fail_codes")
+    retry_after: float | None = _default("retry_after")  # seconds, on fail-rate 429 and 503
+    latency_ms: tuple[int, int] | None = _default("latency_ms")  # uniform in [lo, hi] ms
+    rate_limit: tuple[int, float] | None = _default("rate_limit")  # N per WINDOW s, fixed window
+    retry_after_strict: bool = _default("retry_after_strict")  # 429 again if back too early
+    fault_after_commit: bool = _default("fault_after_commit")  # POST/PATCH: commit, then fail
+
+    def fault_values(self) -> dict[str, Any]:
+        """Just the fault settings (a SandboxOptions carries more)."""
+        return {setting.name: getattr(self, setting.name) for setting in FAULT_SETTINGS}
+
+    def check(self) -> None:
+        """ValueError naming the first fault option out of range."""
+        fail_rate, fail_codes, retry_after = self.fail_rate, self.fail_codes, self.retry_after
+        if not 0.0 <= fail_rate <= 1.0 or math.isnan(fail_rate):
+            raise ValueError(f"fail_rate must be between 0 and 1, not {fail_rate}")
+        if fail_rate > 0 and not fail_codes:
+            raise ValueError("fail_codes must name at least one status when fail_rate is set")
+        for code in fail_codes:
+            if not 400 <= code <= 599:
+                raise ValueError(f"fail_codes: {code} is not an HTTP error status (400-599)")
+        if retry_after is not None and not (retry_after >= 0 and math.isfinite(retry_after)):
+            raise ValueError(f"retry_after must be a non-negative number of seconds, not {retry_after}")
+        if self.latency_ms is not None:
+            low, high = self.latency_ms
+            if low < 0 or high < low:
+                raise ValueError(f"latency_ms must be 0 <= low <= high, not {low}-{high}")
+        if self.rate_limit is not None:
+            count, window = self.rate_limit
+            if count < 1 or not (window > 0 and math.isfinite(window)):
+                raise ValueError(
+                    f"rate_limit must be at least 1 request per positive window, not {count}/{window}"
+                )
+
+
+def fault_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``SandboxOptions`` keyword arguments from flag values keyed by :attr:`FaultSetting.name`.
+
+    A missing key (or None) means the flag was not given. ValueError, naming the flag, for a
+    value of the wrong type, out of range or unparsable, and for an unknown key.
+    """
+    unknown = sorted(set(values) - set(_BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
+    options: dict[str, Any] = {}
+    for setting in FAULT_SETTINGS:
+        raw = values.get(setting.name)
+        try:
+            options[setting.name] = setting.convert(setting.default if raw is None else raw)
+        except ValueError as exc:
+            raise ValueError(f"{setting.flag}: {exc}") from None
+    FaultOptions(**options).check()
+    return options
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions
+
+
 class FaultInjector:
     """Per-request fault decisions; thread-safe; all randomness from one seeded generator."""
 
     def __init__(
         self,
+        options: FaultOptions | None = None,
+        /,
         *,
-        seed: int | None = None,
-        fail_rate: float = 0.0,
-        fail_codes: tuple[int, ...] = DEFAULT_CODES,
-        retry_after: float | None = None,
-        fault_after_commit: bool = False,
-        latency_ms: tuple[int, int] | None = None,
-        rate_limit: tuple[int, float] | None = None,
-        retry_after_strict: bool = False,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        **settings: Any,
     ) -> None:
-        check_options(
-            fail_rate=fail_rate,
-            fail_codes=fail_codes,
-            retry_after=retry_after,
-            latency_ms=latency_ms,
-            rate_limit=rate_limit,
-        )
-        self.fail_rate = fail_rate
-        self.fail_codes = tuple(fail_codes)
-        self.retry_after = retry_after
-        self.fault_after_commit = fault_after_commit
-        self.latency_ms = latency_ms
-        self.rate_limit = rate_limit
-        self.retry_after_strict = retry_after_strict
+        """From a :class:`FaultOptions` (or a SandboxOptions), or from its fields as keywords."""
+        if options is None:
+            options = FaultOptions(**settings)
+        elif settings:
+            raise TypeError("give FaultOptions or keyword settings, not both")
+        options.check()
+        self.fail_rate = options.fail_rate
+        self.fail_codes = tuple(options.fail_codes)
+        self.retry_after = options.retry_after
+        self.fault_after_commit = options.fault_after_commit
+        self.latency_ms = options.latency_ms
+        self.rate_limit = options.rate_limit
+        self.retry_after_strict = options.retry_after_strict
         self.clock = clock
         self.sleep = sleep
-        self._rng = random.Random(seed)  # noqa: S311 - fault simulation, not security
+        self._rng = random.Random(options.seed)  # noqa: S311 - fault simulation, not security
         self._lock = threading.Lock()
         self._window_start: float | None = None
         self._window_count = 0
@@ -129,9 +379,7 @@ class FaultInjector:
     @property
     def active(self) -> bool:
         """Whether any fault or header is configured at all."""
-        return bool(
-            self.fail_rate > 0 or self.latency_ms or self.rate_limit or self.retry_after_strict
-        )
+        return bool(self.fail_rate > 0 or self.latency_ms or self.rate_limit or self.retry_after_strict)
 
     def delay(self) -> float:
         """Draw this request's latency (ms) and sleep it; 0 without ``latency_ms``."""
@@ -202,86 +450,3 @@ class FaultInjector:
             return Fault("after-commit-500", 500, after_commit=True)
         retry_after = self.retry_after if status in RETRY_AFTER_STATUSES else None
         return Fault("fail-rate", status, retry_after=retry_after)
-
-
-def check_options(
-    *,
-    fail_rate: float,
-    fail_codes: tuple[int, ...],
-    retry_after: float | None,
-    latency_ms: tuple[int, int] | None,
-    rate_limit: tuple[int, float] | None,
-) -> None:
-    """ValueError naming the first fault option out of range."""
-    if not 0.0 <= fail_rate <= 1.0 or math.isnan(fail_rate):
-        raise ValueError(f"fail_rate must be between 0 and 1, not {fail_rate}")
-    if fail_rate > 0 and not fail_codes:
-        raise ValueError("fail_codes must name at least one status when fail_rate is set")
-    for code in fail_codes:
-        if not 400 <= code <= 599:
-            raise ValueError(f"fail_codes: {code} is not an HTTP error status (400-599)")
-    if retry_after is not None and not (retry_after >= 0 and math.isfinite(retry_after)):
-        raise ValueError(f"retry_after must be a non-negative number of seconds, not {retry_after}")
-    if latency_ms is not None:
-        low, high = latency_ms
-        if low < 0 or high < low:
-            raise ValueError(f"latency_ms must be 0 <= low <= high, not {low}-{high}")
-    if rate_limit is not None:
-        count, window = rate_limit
-        if count < 1 or not (window > 0 and math.isfinite(window)):
-            raise ValueError(
-                f"rate_limit must be at least 1 request per positive window, not {count}/{window}"
-            )
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsers for the CLI's flag values
-
-
-_WINDOW = re.compile(r"(\d+(?:\.\d+)?)?\s*(ms|s|sec|m|min|h)?")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_rate_limit(text: str) -> tuple[int, float]:
-    """``"10/1s"``, ``"100/60"`` (seconds), ``"5/1m"``, ``"5/m"`` → (requests, window seconds)."""
-    count_text, slash, window_text = text.strip().partition("/")
-    if not slash:
-        raise ValueError(f"rate limit '{text}': write N/WINDOW, e.g. 10/1s, 100/60 or 5/1m")
-    count_text, window_text = count_text.strip(), window_text.strip().lower()
-    if not count_text.isdigit() or int(count_text) < 1:
-        raise ValueError(f"rate limit '{text}': the request count must be a whole number >= 1")
-    match = _WINDOW.fullmatch(window_text)
-    if not window_text or match is None or (match.group(1) is None and match.group(2) is None):
-        raise ValueError(f"rate limit '{text}': the window must look like 1s, 60, 500ms, 1m or 1h")
-    number = float(match.group(1)) if match.group(1) is not None else 1.0
-    window = number * _UNIT_SECONDS[match.group(2)]
-    if window <= 0:
-        raise ValueError(f"rate limit '{text}': the window must be longer than zero")
-    return int(count_text), window
-
-
-def parse_latency(text: str) -> tuple[int, int]:
-    """``"200"`` → (200, 200); ``"100-300"`` → (100, 300); milliseconds."""
-    parts = [p.strip().removesuffix("ms").strip() for p in text.strip().split("-")]
-    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-        raise ValueError(f"latency '{text}': write milliseconds MS or a range MS-MS, e.g. 200 or 100-300")
-    low, high = int(parts[0]), int(parts[-1])
-    if high < low:
-        raise ValueError(f"latency '{text}': the range's low end {low} is above its high end {high}")
-    return low, high
-
-
-def parse_codes(text: str) -> tuple[int, ...]:
-    """``"429,500,503"`` → (429, 500, 503): HTTP error statuses, duplicates dropped."""
-    codes: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or not 400 <= int(part) <= 599:
-            shown = part or "(empty)"
-            raise ValueError(
-                f"fail codes '{text}': {shown} is not an HTTP error status (400-599); "
-                "write a comma-separated list, e.g. 429,500,503"
-            )
-        if int(part) not in codes:
-            codes.append(int(part))
-    return tuple(codes)

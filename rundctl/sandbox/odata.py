@@ -69,6 +69,11 @@ def start_key(timestamp: str) -> str | None:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{digits}Z"
 
 
+def format_timestamp(moment: float) -> str:
+    """A POSIX time as Graph writes a DateTimeOffset: ``2024-05-01T10:00:00.000000Z``."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 # ---------------------------------------------------------------------------------------------
 # $filter
 

@@ -1,0 +1,284 @@
+"""The sandbox's sockets: a threaded HTTP/1.1 server and its request handler.
+
+This layer reads request bodies (``Content-Length`` or chunked), keeps connections alive,
+turns each request into a :class:`~.messages.Request` for :class:`~.api.SandboxApi`, writes
+the :class:`~.messages.Response` back in one write and logs one line per request. It knows
+no routes and no SQL.
+
+(Named ``httpd`` rather than ``http`` so that it never shadows the standard library's ``http``.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import Message
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from rundctl import __version__
+from rundctl.sandbox.api import SandboxApi
+from rundctl.sandbox.messages import GraphError, Request, Response
+
+MAX_BODY = 4 * 1024 * 1024
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not hold up stop()
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        api: SandboxApi,
+        *,
+        log: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.api = api
+        self.log = log
+        self.clock = clock
+        self.base_url = ""  # set by the owner once the port is known
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        self.log_lock = threading.Lock()
+        super().__init__(address, SandboxRequestHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def write_log(self, line: str) -> None:
+        if self.log is None:
+            return
+        with self.log_lock:
+            try:
+                self.log.write(line + "\n")
+                self.log.flush()
+            except (OSError, ValueError):
+                pass
+
+
+class SandboxRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = f"rundctl-sandbox/{__version__}"
+    sys_version = ""
+    wbufsize = -1  # buffer each response and send it in one write (see handle_one_request)
+    disable_nagle_algorithm = True  # with HTTP/1.1 keep-alive, Nagle adds ~40 ms per response
+    timeout = 300  # idle keep-alive connections are closed after this
+    server: SandboxHTTPServer
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence http.server's stderr logging; requests are logged by :meth:`_log`."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: see :meth:`_log`."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level errors (bad request line, unknown method, ...) as Graph envelopes."""
+        self.close_connection = True
+        try:
+            status = HTTPStatus(code)
+            text = message or status.phrase
+        except ValueError:
+            text = message or "Error"
+        request = Request(
+            method=getattr(self, "command", None) or "-",
+            target=getattr(self, "path", "") or "-",
+            path="",
+            segments=[],
+            prefix="",
+            query=[],
+            headers=Message(),
+            body=b"",
+            origin=self.server.base_url,
+        )
+        code_name = "BadRequest" if code < 500 else "generalException"
+        if code == 501:
+            code_name = "notSupported"
+        error = GraphError(code, code_name, text)
+        self._respond(request, self.server.api.error_response(request, error), time.perf_counter())
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        split = urlsplit(self.path)
+        raw_segments = [s for s in split.path.split("/")]
+        segments = [unquote(s) for s in raw_segments[1:]]
+        if segments and segments[-1] == "":
+            segments.pop()  # one trailing slash is tolerated
+        prefix = ""
+        if segments and segments[0].lower() in ("beta", "v1.0"):
+            prefix = "/" + segments.pop(0).lower()
+        client_request_id = (self.headers.get("client-request-id") or "").strip()[:200]
+        request = Request(
+            method=self.command,
+            target=self.path,
+            path=split.path,
+            segments=segments,
+            prefix=prefix,
+            query=parse_qsl(split.query, keep_blank_values=True),
+            headers=self.headers,
+            body=b"",
+            origin=self._origin(),
+            client_request_id=client_request_id or str(uuid.uuid4()),
+            remote=str(self.client_address[0]) if self.client_address else "",
+        )
+        try:
+            request.body = self._read_body()
+        except GraphError as error:
+            response = self.server.api.error_response(request, error)
+            response.close = True
+        else:
+            response = self.server.api.serve(request)
+        self._respond(request, response, started)
+
+    def _origin(self) -> str:
+        host = (self.headers.get("Host") or "").strip()
+        if host and _HOST.fullmatch(host):
+            return f"http://{host}"
+        return self.server.base_url
+
+    # -- bodies --------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            return b""
+        try:
+            length = int(length_text)
+            if length < 0:
+                raise ValueError(length_text)
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Invalid Content-Length header.") from None
+        if length > MAX_BODY:
+            raise _too_large()
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise GraphError(400, "BadRequest", "Malformed chunked body.") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise _too_large()
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def _respond(self, request: Request, response: Response, started: float) -> None:
+        if response.drop:
+            # "The service applied it but the client never learned": no status line at all.
+            self.close_connection = True
+            self._log(request, response, started)
+            return
+        if response.raw is not None:
+            payload, content_type = response.raw, "text/plain; charset=utf-8"
+        elif response.body is not None:
+            payload = json.dumps(response.body, ensure_ascii=False, separators=(",", ":")).encode()
+            content_type = "application/json; charset=utf-8"
+        else:
+            payload, content_type = b"", None
+        if response.close:
+            self.close_connection = True
+        self.send_response(response.status)
+        self.send_header("request-id", request.request_id)
+        self.send_header("client-request-id", request.client_request_id or str(uuid.uuid4()))
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if payload and request.method != "HEAD":
+            self.wfile.write(payload)
+        self._log(request, response, started)
+
+    def _log(self, request: Request, response: Response, started: float) -> None:
+        if self.server.log is not None:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.server.write_log(log_line(self.server.clock(), request, response, elapsed))
+
+
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
+def log_line(now: float, request: Request, response: Response, elapsed_ms: float) -> str:
+    """``<ISO time> <METHOD> <target> <status> <ms>ms crid=<id> [fault=<kind>]``; one line."""
+
+    def safe(text: str) -> str:
+        return _UNSAFE.sub(lambda m: quote(m.group(), safe=""), text) or "-"
+
+    moment = datetime.fromtimestamp(now, UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    status = "-" if response.drop else str(response.status)
+    crid = (request.headers.get("client-request-id") or "").strip()
+    line = (
+        f"{stamp} {safe(request.method)} {safe(request.target)} {status} {elapsed_ms:.1f}ms"
+        f" crid={safe(crid[:200])}"
+    )
+    if response.fault is not None:
+        line += f" fault={response.fault}"
+    return line
+
+
+def _too_large() -> GraphError:
+    return GraphError(
+        413, "RequestEntityTooLarge", f"The request body exceeds {MAX_BODY // (1024 * 1024)} MiB."
+    )
