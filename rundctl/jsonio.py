@@ -1,4 +1,4 @@
-"""Strict JSON and NDJSON reading (SPEC §2 "JSON input is strict").
+"""Strict JSON and NDJSON reading (docs/commands.md, "JSON input is strict").
 
 UTF-8 only (one leading BOM tolerated, UTF-16/32 named and rejected), no duplicate keys, no
 NaN/Infinity, no non-finite numbers, no lone surrogates, nesting at most ``MAX_DEPTH``, one
@@ -34,7 +34,16 @@ _NDJSON_HINT = "for many runs, use NDJSON: one JSON object per line (no size lim
 # A JSON string (escapes included) or one structural character: enough to measure depth and
 # find top-level commas without a recursive parser. Patterns are plain strings compiled on first use
 # (re caches them), so importing this module stays cheap.
-_LEXEME = "(?s)" r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]'
+#
+# The string alternative matches at EVERY quote: an unterminated string runs to the end of the
+# text (ending in a lone backslash or not). It never fails after scanning, so re.finditer never
+# retries one character further on, and no character is scanned twice: the scan is linear. (A
+# pattern that required the closing quote made '"' + '\\"' * n quadratic: each escaped quote
+# started a new failed scan to the end.) The quantifiers are possessive (``*+``): the loop has
+# only one way to match anyway, and possessive ones keep no backtracking state per escape, so a
+# megabyte of escapes costs what a megabyte of letters does.
+_LEXEME = "(?s)" r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)|[\[\]{},]'
+_WS_RUN = r"[ \t\r\n]*"
 _PLAIN_KEY = r'[^\x00-\x20\x7f-\x9f\[\]"\\]+'
 _SURROGATE = "[\ud800-\udfff]"
 _SURROGATE_HINT = r"\\u[dD][89a-fA-F]|[\ud800-\udfff]"
@@ -345,10 +354,10 @@ def _element_lines(text: str) -> list[int]:
             starts.append(match.end())
     lines: list[int] = []
     lineno, counted = 1, 0
+    whitespace = re.compile(_WS_RUN)
     for start in starts:
-        pos = start
-        while pos < len(text) and text[pos] in _WS_TEXT:
-            pos += 1
+        run = whitespace.match(text, start)
+        pos = run.end() if run is not None else start
         lineno += text.count("\n", counted, pos)
         counted = pos
         lines.append(lineno)
@@ -382,7 +391,10 @@ def iter_records(stream: BinaryIO, *, source: str = "input") -> Iterator[tuple[i
     size problems of a single document are raised at once.
     """
     limit = MAX_DOCUMENT_BYTES + 1
-    head = b""
+    # The lines up to the first non-blank one. Kept as a list and joined once: ``head += chunk``
+    # copied everything read so far on every blank line (quadratic in the number of lines).
+    head_lines: list[bytes] = []
+    head_size = 0
     lineno = 0
     first_line = b""
     while True:
@@ -390,13 +402,16 @@ def iter_records(stream: BinaryIO, *, source: str = "input") -> Iterator[tuple[i
         if not chunk:
             raise _no_input(source)
         lineno += 1
-        head += chunk
+        head_lines.append(chunk)
+        head_size += len(chunk)
         body = chunk[len(_UTF8_BOM) :] if lineno == 1 and chunk.startswith(_UTF8_BOM) else chunk
         if body.strip(_WS_BYTES):
             first_line = body
             break
-        if len(head) > MAX_DOCUMENT_BYTES:  # a megabyte of blank lines is not input either
+        if head_size > MAX_DOCUMENT_BYTES:  # a megabyte of blank lines is not input either
             raise _no_input(source)
+    head = b"".join(head_lines)
+    del head_lines
 
     if _wide_encoding(head) is not None:
         decode_utf8(head, source=source)  # raises, naming the encoding

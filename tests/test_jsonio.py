@@ -1,4 +1,4 @@
-"""Strict JSON reading (SPEC §2 "JSON input is strict"): rundctl.jsonio."""
+"""Strict JSON reading (docs/commands.md, "JSON input is strict"): rundctl.jsonio."""
 
 from __future__ import annotations
 
@@ -392,3 +392,121 @@ def test_parse_json_arg_file_problems_name_the_file(tmp_path: Path) -> None:
 )
 def test_json_path(parts: list[str | int], expected: str) -> None:
     assert json_path(parts) == expected
+
+
+# --------------------------------------------------------------------------- linear work
+#
+# The reader's own scanning (the depth pre-scan, the array line map, the blank-line skip)
+# must be linear in the input: a crafted 80 KB input once took 36 s. These tests check the
+# mechanism without timing; benchmarks/json_worst.py shows the figures.
+
+
+def _reference_too_deep(text: str) -> int | None:
+    """Offset of the first bracket nested deeper than MAX_DEPTH: a plain state machine."""
+    depth, in_string, escaped = 0, False, False
+    for pos, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return pos
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return None
+
+
+def _hostile_texts(count: int, seed: int = 8) -> list[str]:
+    """Random texts over JSON's structural alphabet, heavy in quotes, escapes and brackets."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = ['"', "\\", "[", "[", "[", "{", "]", "}", ",", "a", " ", "\n", ":"]
+    texts = []
+    for _ in range(count):
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 120)))
+        texts.append(rng.choice(["", "[" * 33, '"']) + body + rng.choice(["", "[" * 33, '"', "\\"]))
+    return texts
+
+
+def test_depth_check_agrees_with_a_state_machine_on_hostile_texts() -> None:
+    """Brackets inside a string, even an unterminated one, are not nesting."""
+    for text in [*_hostile_texts(3000), '"' + '\\"' * 50 + "[" * 33, '["' + "\\\\\\\"" * 9 + "[" * 40]:
+        expected = _reference_too_deep(text)
+        try:
+            loads_strict(text)
+            problems = []
+        except InvalidInput as exc:
+            problems = [p.message for p in exc.problems]
+        deep = [m for m in problems if "nesting is deeper" in m]
+        if expected is None:
+            assert deep == [], text
+        else:
+            lineno = text.count("\n", 0, expected) + 1
+            colno = expected - (text.rfind("\n", 0, expected) + 1) + 1
+            assert deep == [f"line {lineno} column {colno}: nesting is deeper than 32 levels"], text
+
+
+def test_unterminated_string_full_of_escaped_quotes_is_a_syntax_error() -> None:
+    text = '"' + '\\"' * 2000 + "[" * 40
+    with pytest.raises(InvalidInput) as exc:
+        loads_strict(text)
+    [problem] = exc.value.problems
+    assert "Unterminated string" in problem.message
+
+
+def test_the_scanner_never_rescans_a_string() -> None:
+    """Linear by construction: the string lexeme matches at EVERY quote, terminated or not,
+    so re.finditer never fails at a quote and retries one character further on (which made
+    an unterminated string of escaped quotes quadratic)."""
+    import re
+
+    from rundctl import jsonio
+
+    lexeme = re.compile(jsonio._LEXEME)
+    for text in _hostile_texts(1500, seed=9):
+        for pos, char in enumerate(text):
+            if char == '"':
+                match = lexeme.match(text, pos)
+                assert match is not None and match.end() > pos, (text, pos)
+        ends = [m.end() for m in lexeme.finditer(text)]
+        assert ends == sorted(ends)
+
+
+class _CountedChunk(bytes):
+    """A chunk read from the stream that counts the bytes copied when appended to."""
+
+    copied = 0
+
+    def __radd__(self, other: bytes) -> bytes:
+        _CountedChunk.copied += len(other)
+        return bytes(other) + bytes(self)
+
+
+class _CountingStream(io.BytesIO):
+    def readline(self, limit: int | None = -1) -> bytes:  # type: ignore[override]
+        return _CountedChunk(super().readline(limit))
+
+    def read(self, limit: int | None = -1) -> bytes:  # type: ignore[override]
+        return _CountedChunk(super().read(limit))
+
+
+@pytest.mark.parametrize("blank", [b"\n", b" \r\n", b"\t\n"])
+def test_leading_blank_lines_are_not_copied_again_and_again(blank: bytes) -> None:
+    lines = (MAX_DOCUMENT_BYTES - 16) // len(blank)
+    raw = blank * lines + b'{"n": 1}\n{"n": 2}\n'
+    _CountedChunk.copied = 0
+    assert list(iter_records(_CountingStream(raw))) == [(lines + 1, {"n": 1}), (lines + 2, {"n": 2})]
+    assert _CountedChunk.copied <= 4 * len(raw)  # a bounded number of passes, not one per line
+
+
+def test_array_after_many_blank_lines_keeps_its_line_numbers() -> None:
+    raw = b"\n" * 50_000 + b'[{"n": 1},\n {"n": 2}]'
+    assert records(raw) == [(50_001, {"n": 1}), (50_002, {"n": 2})]
