@@ -198,6 +198,12 @@ class Journal:
         self._handle.close()
 
 
+def iter_spool_records(plan: Plan) -> Iterator[dict[str, Any]]:
+    """The validated request bodies, parsed again (for ``validate -o ndjson``)."""
+    for _, _, body in iter_spool(plan):
+        yield json.loads(body)
+
+
 # -- sending ----------------------------------------------------------------------------
 
 

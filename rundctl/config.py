@@ -43,20 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from rundctl import vocab
 from rundctl.errors import UsageError
 from rundctl.paths import config_dir
 
-PROFILE_KEYS: tuple[str, ...] = (
-    "endpoint",
-    "cloud",
-    "flow",
-    "auth",
-    "tenant",
-    "client_id",
-    "output",
-    "timeout",
-)
-
+PROFILE_KEYS: tuple[str, ...] = vocab.PROFILE_KEYS
 ENV_FOR_KEY: dict[str, str] = {
     "endpoint": "RUNDCTL_ENDPOINT",
     "cloud": "RUNDCTL_CLOUD",

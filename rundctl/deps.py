@@ -83,7 +83,9 @@ class Deps:
 
     def can_prompt(self) -> bool:
         """Prompts only with stdin and stderr on a terminal and CI unset."""
-        return bool(self.stdin_tty) and bool(self.stderr_tty) and not self.env.get("CI")
+        from rundctl.auth import interactive
+
+        return interactive(self.env, bool(self.stdin_tty), bool(self.stderr_tty))
 
     def close(self) -> None:
         while self.cleanups:

@@ -17,16 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from rundctl import vocab
 from rundctl.errors import InvalidInput, Problem
 from rundctl.jsonio import json_path, json_type, loads_strict
 
-RUN_STATUSES: tuple[str, ...] = (
-    "running",
-    "failed",
-    "completed",
-    "completedWithErrors",
-    "completedWithWarnings",
-)
+RUN_STATUSES: tuple[str, ...] = vocab.RUN_STATUSES
 FINAL_STATUSES: frozenset[str] = frozenset(RUN_STATUSES) - {"running"}
 RESERVED_STATUS = "unknownFutureValue"
 RUN_ODATA_TYPE = "#microsoft.industryData.run"

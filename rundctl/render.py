@@ -199,6 +199,53 @@ class Renderer:
             self.out.flush()
         return count
 
+    # Settings-like data (auth status, version, config list): "key  value" lines.
+    def pairs(self, data: Mapping[str, Any], *, kind: str = "auth", missing: str = "-",
+              sep: str | None = None, notes: Mapping[str, str] | None = None,
+              lines_for_all: bool = False) -> None:
+        """JSON formats get the mapping as it is; ``table`` (or every other format with
+        *lines_for_all*) one line per key, aligned (``key<sep>value`` with *sep*), values
+        neutralised, lists comma-joined, None as *missing*, an optional ``# note`` per key;
+        tsv and id otherwise as :meth:`one` writes them."""
+        if self.fmt in ("json", "ndjson") or (self.fmt != "table" and not lines_for_all):
+            self.one(data, kind=kind)
+            return
+        width = max((len(k) for k in data), default=0)
+        for key, value in data.items():
+            shown = (", ".join(str(v) for v in value) if isinstance(value, list)
+                     else "" if value is None else str(value))
+            text = neutralise(shown) if shown else missing
+            note = f"\t# {notes[key]}" if notes and key in notes else ""
+            line = f"{key}{sep}{text}" if sep is not None else f"{key:<{width}}  {text}"
+            self.out.write(line + note + "\n")
+        self.out.flush()
+
+    # An HTTP request (create --dry-run): method, URL, headers and body.
+    def request(self, request: Mapping[str, Any]) -> None:
+        if self.fmt == "none":
+            return
+        if self.fmt in ("json", "ndjson"):
+            self.out.write(to_json(request, indent=2 if self.fmt == "json" else None) + "\n")
+        elif self.fmt == "id":
+            self.out.write(neutralise(str(request["url"])) + "\n")
+        else:
+            lines = [f"{request['method']} {request['url']}"]
+            lines += [f"{k}: {v}" for k, v in request["headers"].items()]
+            self.out.write(neutralise("\n".join(lines), keep_newlines=True) + "\n\n"
+                           + to_json(request["body"]) + "\n")
+        self.out.flush()
+
+    # A whole document written at once (schema, bulk validate summary).
+    def document(self, data: Any) -> None:
+        if self.fmt != "none":
+            self.out.write(to_json(data, indent=None if self.fmt == "ndjson" else 2) + "\n")
+            self.out.flush()
+
+    # Plain text (help topics, completion scripts, paths): as it is, one trailing newline.
+    def text(self, text: str) -> None:
+        self.out.write(text.rstrip("\n") + "\n")
+        self.out.flush()
+
     # -- rich -------------------------------------------------------------------------
 
     def console(self) -> Console:

@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from rundctl import vocab
 from rundctl.errors import UsageError
 
 SANDBOX = "sandbox"
 API_VERSION = "beta"
 
+AUTH_MODES: tuple[str, ...] = vocab.AUTH_MODES
+OUTPUT_FORMATS: tuple[str, ...] = vocab.OUTPUT_FORMATS
 
 class Cloud(NamedTuple):
     name: str
@@ -36,19 +39,6 @@ CLOUDS: dict[str, Cloud] = {
     "china": Cloud("china", "https://microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
 }
 
-OUTPUT_FORMATS = ("table", "json", "ndjson", "tsv", "id", "none")
-AUTH_MODES = (
-    "auto",
-    "token",
-    "none",
-    "environment",
-    "azure-cli",
-    "device-code",
-    "browser",
-    "managed-identity",
-    "workload-identity",
-    "github-oidc",
-)
 
 
 def parse_cloud(text: str, env: Mapping[str, str] | None = None) -> Cloud:

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from rundctl import vocab
 from rundctl.errors import BadResponse, ExitCode, NotFound, TemporaryFailure
 
-FAIL_ON = ("errors", "warnings", "never")
 AUTO_FIRST = 5.0
 AUTO_MAX = 60.0
 AUTO_GROWTH = 1.5
 
+FAIL_ON: tuple[str, ...] = vocab.FAIL_ON
 
 class WaitOptions(NamedTuple):
     timeout: float

@@ -68,7 +68,7 @@ def invoke(args: list[str], *, stdin: bytes = b"", env: dict[str, str] | None = 
     """Run the app in-process with injected streams, clock and environment."""
     from typer.testing import CliRunner
 
-    from rundctl.cli import app
+    from rundctl.app import app
 
     clock = clock or FakeClock()
     out, err = io.StringIO(), io.StringIO()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rundctl.cli import COMPLETION_FILES
+from rundctl.cli.tools import COMPLETION_FILES
 from tests.conftest import FLOW, invoke, run_exe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.main import get_command
 
-from rundctl.cli import app
+from rundctl.app import app
 from rundctl.errors import EXIT_CODE_TABLE
 from tests.conftest import invoke, run_exe
 

@@ -1,0 +1,439 @@
+"""The run commands: create, validate, list, get, update, wait, stats, activities, start.
+
+Each function parses its flags into checked values, calls one function of :mod:`rundctl.ops`
+(or :mod:`rundctl.runs` for a plain read), and hands the result to the renderer. The return
+value is the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rundctl.cli.context import (
+    conn_settings,
+    current_deps,
+    guid,
+    need_flow,
+    optional_guid,
+    output_format,
+    remember_ids,
+    renderer,
+    say,
+    status_flag,
+    stdin,
+    time_flag,
+    wait_options,
+)
+from rundctl.cli.options import (
+    BULK,
+    OUTPUT,
+    ConnArgs,
+    FileOpt,
+    FlowOpt,
+    OutputOpt,
+    ProfileOpt,
+    RunArg,
+    WaitArgs,
+    WaitFlag,
+    complete_status,
+    with_connection,
+    with_run_flags,
+    with_wait,
+)
+from rundctl.deps import Deps
+from rundctl.inputs import RunFlags
+
+if TYPE_CHECKING:
+    from rundctl.client import GraphClient
+    from rundctl.ops import BulkRequest
+    from rundctl.settings import ConnSettings
+    from rundctl.wait import WaitOptions
+
+ParentOpt = Annotated[str | None, typer.Option(
+    "--parent", metavar="RUN", help="Create a process run under this run ID.", show_default=False)]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the exact request; send nothing.",
+                                         rich_help_panel=OUTPUT)]
+ParallelOpt = Annotated[int, typer.Option(
+    "--parallel", metavar="N", min=1, max=64, help="Bulk: requests in flight at once.",
+    rich_help_panel=BULK)]
+JournalOpt = Annotated[str | None, typer.Option(
+    "--journal", metavar="PATH", help="Bulk: record each outcome here; re-run with the same "
+    "journal to finish exactly once.", rich_help_panel=BULK, show_default=False)]
+NO_BULK_WAIT = "--wait follows one run; it does not go with bulk input"
+
+
+@with_wait
+@with_run_flags
+@with_connection
+def create(
+    flow: FlowOpt = None,
+    parent: ParentOpt = None,
+    file: FileOpt = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitFlag = False,
+    parallel: ParallelOpt = 4,
+    journal: JournalOpt = None,
+    output: OutputOpt = None,
+    *,
+    run_flags: RunFlags,
+    wait_args: WaitArgs,
+    conn_args: ConnArgs,
+) -> int:
+    """Create a run of an inbound flow, or many (bulk) from NDJSON or a JSON array.
+
+    The run comes from flags, from a JSON file (-f PATH) or from stdin (-f -); flags
+    override the same fields of the file. Everything is validated before anything is sent.
+    With NDJSON (one run per line) or a JSON array, every record is created (bulk): results
+    as NDJSON on stdout, exit 0 all created, 12 some not; --journal makes re-runs resume.
+    Uses the draft Create-run API (/industryData/incomingFlows/{flow}/runs), which
+    Microsoft's published industryData API does not offer.
+
+    \b
+    Examples:
+      rundctl create --flow $FLOW -n "Nightly import" --start now --status running --stat people=0
+      echo '{"displayName":"x","startDateTime":"2026-11-01T10:00:00Z","status":"completed",
+        "statistics":{}}' | rundctl create --flow $FLOW -f -
+      rundctl create --flow $FLOW -f run.json --status failed --error-code E42 --dry-run
+      rundctl create --flow $FLOW -f term.ndjson --parallel 8 --journal term.journal
+    """
+    from rundctl import inputs, ops
+
+    deps = current_deps()
+    flow_id, parent_id = need_flow(flow), optional_guid(parent, "--parent")
+    conn = conn_settings(conn_args, waiting=wait)
+    fmt = output_format(deps, output)
+    waiting = wait_options(conn.timeout, wait_args) if wait else None
+    given = inputs.read_run_input(file, run_flags, stdin=stdin(deps), now=deps.clock(),
+                                  cleanups=deps.cleanups, token_file=conn.token_file,
+                                  refuse_bulk=NO_BULK_WAIT if wait else None)
+    if isinstance(given, inputs.Bulk):
+        if conn_args.timeout is None:
+            conn = conn_settings(conn_args, bulk=True)
+        request = ops.BulkRequest(given.plan, flow_id, parent_id, parallel, journal)
+        return _bulk(deps, conn, request, output, dry_run)
+    if dry_run:
+        renderer(deps, fmt).request(ops.dry_run(deps, conn, flow_id, parent_id, given.payload))
+        return 0
+    with ops.connect(deps, conn) as client:
+        created = ops.create_one(client, flow_id, parent_id, given.payload,
+                                 say=lambda text: say(deps, text))
+        remember_ids(flow_id, created.get("id"))
+        if waiting is None:
+            renderer(deps, fmt).one(created)
+            return 0
+        run_id = str(created["id"])
+        say(deps, f"created {_shown(run_id)}")
+        return _follow(deps, client, run_id, flow_id, waiting, fmt)
+
+
+def _shown(text: str) -> str:
+    from rundctl.redact import neutralise
+
+    return neutralise(text)
+
+
+def _bulk(deps: Deps, conn: ConnSettings, request: BulkRequest, output: str | None,
+          dry_run: bool) -> int:
+    """Send a validated bulk input, one result line per record; exit 0 or 12."""
+    from rundctl import ops
+    from rundctl.progress import BulkProgress
+
+    fmt = output_format(deps, output, default="ndjson")
+    if dry_run:
+        say(deps, f"valid: {request.plan.total} records; would POST each to "
+            f"{ops.bulk_target(conn, request.flow, request.parent)}")
+        return 0
+    progress = BulkProgress(deps, fmt, request.plan.total)
+    try:
+        summary = ops.create_bulk(deps, conn, request, progress.emit)
+    finally:
+        progress.close()
+    progress.summary(summary)
+    return int(summary.exit_code())
+
+
+def _follow(deps: Deps, client: GraphClient, run_id: str, flow_id: str | None,
+            options: WaitOptions, fmt: str) -> int:
+    """Wait for a run to end, print it, and return the outcome's exit code."""
+    from rundctl import notes, ops
+    from rundctl.progress import WaitProgress
+
+    progress = WaitProgress(deps, run_id)
+    try:
+        result = ops.follow(deps, client, run_id, flow_id, options, on_poll=progress.update)
+    finally:
+        progress.close()
+    if result.run is not None:
+        renderer(deps, fmt).one(result.run)
+    progress.report(result)
+    if result.exit_code:
+        status = _shown(str((result.run or {}).get("status", "still running")))
+        notes.annotate(deps, f"run {_shown(run_id)} ended {status} "
+                       f"(exit {int(result.exit_code)})", [], None)
+    return int(result.exit_code)
+
+
+@with_run_flags
+def validate(
+    file: FileOpt = None,
+    output: OutputOpt = None,
+    profile: ProfileOpt = None,
+    *,
+    run_flags: RunFlags,
+) -> int:
+    """Check a run without sending it (no credential, no network).
+
+    Takes the same inputs as create and prints the request body that create would send
+    (timestamps in UTC, status in canonical case). Exit 0 when valid, 3 when not, with
+    every problem listed.
+
+    \b
+    Examples:
+      rundctl validate -f run.json
+      jq -c '.run' build.json | rundctl validate -f - -o none && echo ok
+    """
+    from rundctl import inputs
+
+    deps = current_deps()
+    fmt = output_format(deps, output)
+    given = inputs.read_run_input(file, run_flags, stdin=stdin(deps), now=deps.clock(),
+                                  cleanups=deps.cleanups)
+    if isinstance(given, inputs.Bulk):
+        from rundctl import bulk
+
+        say(deps, f"valid: {given.plan.total} records")
+        if fmt == "ndjson":
+            renderer(deps, fmt).many(bulk.iter_spool_records(given.plan))
+        elif fmt == "json":
+            renderer(deps, fmt).document({"valid": True, "records": given.plan.total})
+        return 0
+    if fmt == "table":
+        deps.stderr.write("valid: the run below would be sent\n")
+    renderer(deps, fmt).one(given.payload)
+    return 0
+
+
+LimitOpt = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="Show at most N runs.",
+                                       rich_help_panel=OUTPUT)]
+AllOpt = Annotated[bool, typer.Option("--all", help="Fetch every page.", rich_help_panel=OUTPUT)]
+StatusesOpt = Annotated[list[str] | None, typer.Option(
+    "--status", autocompletion=complete_status, metavar="STATUS",
+    help="Only runs in this status (repeatable).", show_default=False)]
+SinceOpt = Annotated[str | None, typer.Option(
+    "--since", metavar="TS|AGE", help="Only runs started at or after TS (RFC 3339) or this long "
+    "ago (24h, 7d).", show_default=False)]
+UntilOpt = Annotated[str | None, typer.Option(
+    "--until", metavar="TS|AGE", help="Only runs started at or before TS (RFC 3339) or this "
+    "long ago.", show_default=False)]
+
+
+@with_connection
+def list_(
+    flow: FlowOpt = None,
+    limit: LimitOpt = 30,
+    all_: AllOpt = False,
+    status: StatusesOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    output: OutputOpt = None,
+    *,
+    conn_args: ConnArgs,
+) -> int:
+    """List runs, newest first.
+
+    With --flow, the runs of that flow (draft API); without, every run (the published
+    /external/industryData/runs API). JSON output is one array of all pages fetched.
+
+    \b
+    Examples:
+      rundctl list --flow $FLOW
+      rundctl list --flow $FLOW --all -o tsv | cut -f1,3
+    """
+    from rundctl import ops, runs
+
+    deps = current_deps()
+    flow_id = optional_guid(flow, "--flow")
+    conn = conn_settings(conn_args)
+    fmt = output_format(deps, output)
+    where = runs.RunFilter(
+        statuses=tuple(dict.fromkeys(status_flag(s) for s in status or [])),
+        since=time_flag(deps, since, "--since"),
+        until=time_flag(deps, until, "--until"),
+    )
+    cut: list[bool] = []
+    with ops.connect(deps, conn) as client:
+        renderer(deps, fmt).many(runs.list_runs(client, flow_id, limit=None if all_ else limit,
+                                                where=where, on_more=lambda: cut.append(True)))
+    if cut:
+        say(deps, f"showing {limit}; more available: --all or --limit N")
+    return 0
+
+
+def show_fetched(conn_args: ConnArgs, output: str | None, fetch: Callable[[Any], Any],
+                 kind: str = "run", *, many: bool = False) -> int:
+    """The common read command: connect, fetch one object (or a collection), show it."""
+    from rundctl import ops
+
+    deps = current_deps()
+    conn = conn_settings(conn_args)
+    fmt = output_format(deps, output)
+    with ops.connect(deps, conn) as client:
+        if many:
+            renderer(deps, fmt).many(fetch(client), kind=kind)
+            return 0
+        found = fetch(client)
+    renderer(deps, fmt).one(found, kind=kind)
+    return 0
+
+
+@with_connection
+def get(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
+        conn_args: ConnArgs) -> int:
+    """Show one run.
+
+    With --flow the run is read under that flow (draft API); without, through the
+    published API.
+
+    \b
+    Examples:
+      rundctl get $RUN --flow $FLOW
+      rundctl get $RUN --flow $FLOW -o json | jq .status
+    """
+    from rundctl import runs
+
+    run_id, flow_id = guid(run, "RUN"), optional_guid(flow, "--flow")
+    code = show_fetched(conn_args, output, lambda c: runs.get_run(c, run_id, flow_id))
+    remember_ids(flow_id, run_id)
+    return code
+
+
+@with_run_flags
+@with_connection
+def update(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
+           run_flags: RunFlags, conn_args: ConnArgs) -> int:
+    """Finish or amend a run (PATCH): send only the fields given.
+
+    The change is checked against the stored run before anything is sent: the end must not
+    be before the start, and a running run has no end. --stat adds to the stored statistics.
+    Uses the draft API (runs are read-only in Microsoft's published industryData API).
+
+    \b
+    Examples:
+      rundctl update $RUN --flow $FLOW --status completed --end now --stat people=1200
+      rundctl update $RUN --flow $FLOW --status failed --end now --error-code E42 \\
+          --error-message "source file missing"
+    """
+    from rundctl import inputs, model, ops
+
+    deps = current_deps()
+    run_id, flow_id = guid(run, "RUN"), need_flow(flow)
+    conn = conn_settings(conn_args)
+    fmt = output_format(deps, output)
+    changes = inputs.overrides(run_flags)
+    if changes.is_empty():
+        model.build_patch_payload(changes, None, now=deps.clock())  # raises "nothing to update"
+    with ops.connect(deps, conn) as client:
+        updated = ops.update_checked(deps, client, flow_id, run_id, changes)
+    remember_ids(flow_id, run_id)
+    renderer(deps, fmt).one(updated)
+    return 0
+
+
+@with_wait
+@with_connection
+def wait(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
+         wait_args: WaitArgs, conn_args: ConnArgs) -> int:
+    """Wait until a run ends; the exit code tells how it ended.
+
+    Stops on any final status and prints the run. Exit 0 completed (or a tolerated
+    outcome), 13 failed, 14 completedWithErrors, 15 completedWithWarnings with
+    --fail-on warnings, 16 a status rundctl does not know, 17 still running at --timeout
+    (default 30m, the whole wait).
+
+    \b
+    Examples:
+      rundctl wait $RUN --flow $FLOW --timeout 1h
+      rundctl wait $RUN --fail-on warnings --interval 15s -o none || echo "run did not succeed"
+    """
+    from rundctl import ops
+
+    deps = current_deps()
+    run_id, flow_id = guid(run, "RUN"), optional_guid(flow, "--flow")
+    conn = conn_settings(conn_args, waiting=True)
+    fmt = output_format(deps, output)
+    options = wait_options(conn.timeout, wait_args)
+    with ops.connect(deps, conn) as client:
+        return _follow(deps, client, run_id, flow_id, options, fmt)
+
+
+@with_connection
+def stats(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) -> int:
+    """Show a run's statistics (published getStatistics function).
+
+    Totals across inbound flows (people, groups, memberships, organizations, errors,
+    warnings) and one line per activity.
+
+    \b
+    Examples:
+      rundctl stats $RUN
+      rundctl stats $RUN -o json | jq .inboundTotals.errors
+    """
+    from rundctl import runs
+
+    run_id = guid(run, "RUN")
+    return show_fetched(conn_args, output, lambda c: runs.get_statistics(c, run_id), "stats")
+
+
+@with_connection
+def activities(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) -> int:
+    """List the activities (flows) a run performed (published API).
+
+    Each activity is one inbound flow the run executed, with its status (inProgress,
+    skipped, failed, completed, completedWithErrors, completedWithWarnings).
+
+    \b
+    Examples:
+      rundctl activities $RUN
+      rundctl activities $RUN -o ndjson | jq -r 'select(.status != "completed") | .displayName'
+    """
+    from rundctl import runs
+
+    run_id = guid(run, "RUN")
+    return show_fetched(conn_args, output, lambda c: runs.list_activities(c, run_id),
+                        "activity", many=True)
+
+
+@with_wait
+@with_connection
+def start(wait: WaitFlag = False, output: OutputOpt = None, *, wait_args: WaitArgs,
+          conn_args: ConnArgs) -> int:
+    """Start an on-demand run (published API; at most 5 successful runs per 12 hours).
+
+    The service answers 202 with no body and no run ID; with --wait rundctl finds the new
+    run (the newest one that was not there before) and follows it like wait.
+
+    \b
+    Examples:
+      rundctl start --wait --timeout 2h
+      rundctl start && rundctl list --limit 1
+    """
+    from rundctl import ops
+
+    deps = current_deps()
+    conn = conn_settings(conn_args, waiting=wait)
+    fmt = output_format(deps, output)
+    options = wait_options(conn.timeout, wait_args) if wait else None
+    with ops.connect(deps, conn) as client:
+        started = ops.start(deps, client, locate_within=options.not_found_grace if options
+                            else None)
+        if options is None or started.run is None:
+            say(deps, f"started an on-demand run (HTTP {started.status}, client-request-id "
+                f"{started.client_request_id}); the service does not return its ID\n"
+                "hint: find it with 'rundctl list --limit 1', or use 'rundctl start --wait'")
+            return 0
+        run_id = str(started.run["id"])
+        say(deps, f"started run {_shown(run_id)}")
+        return _follow(deps, client, run_id, None, options, fmt)

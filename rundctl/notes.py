@@ -1,0 +1,94 @@
+"""What rundctl says on stderr: error reports, GitHub Actions annotations, the in-flight note.
+
+stdout carries data only; everything here goes to ``deps.stderr``. Every text that came
+from a user or a service passes through :func:`rundctl.redact.safe_message` first.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rundctl.deps import Deps
+from rundctl.errors import RundctlError
+from rundctl.redact import safe_message
+
+INTERRUPTED = "rundctl: interrupted\n"
+
+
+def report(deps: Deps, exc: RundctlError) -> None:
+    """``rundctl: error: …``, the service details, ``hint: …``; then the CI annotation."""
+    details = [safe_message(line) for line in exc.detail_lines()]
+    lines = [f"rundctl: error: {safe_message(exc.message)}", *details]
+    if exc.hint:
+        lines.append(f"hint: {safe_message(exc.hint)}")
+    deps.stderr.write("\n".join(lines) + "\n")
+    deps.stderr.flush()
+    annotate(deps, safe_message(exc.message), [d.strip() for d in details],
+             safe_message(exc.hint) if exc.hint else None)
+
+
+def usage(deps: Deps, message: str, command_path: str) -> None:
+    """A command-line mistake found while parsing (exit 2)."""
+    deps.stderr.write(f"rundctl: error: {safe_message(message)}\n"
+                      f"hint: see '{command_path} --help'\n")
+    deps.stderr.flush()
+
+
+def annotate(deps: Deps, message: str, details: list[str], hint: str | None) -> None:
+    """In GitHub Actions: an ``::error::`` annotation and a step-summary entry.
+
+    Written to stderr (GitHub reads workflow commands from both streams), so stdout stays
+    data only. ``--ci-annotations off`` or ``RUNDCTL_CI_ANNOTATIONS=off`` turns it off.
+    """
+    env = deps.env
+    mode = deps.ci_annotations or env.get("RUNDCTL_CI_ANNOTATIONS", "auto").lower()
+    if env.get("GITHUB_ACTIONS") != "true" or mode == "off":
+        return
+
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    body = "\n".join([message, *details] + ([f"hint: {hint}"] if hint else []))
+    deps.stderr.write(f"::error title=rundctl::{escape(body)}\n")
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        md = [f"### :x: rundctl: {message}", ""]
+        md += [f"- `{d}`" for d in details]
+        if hint:
+            md.append(f"- hint: {hint}")
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(md) + "\n\n")
+        except OSError:
+            pass
+
+
+def interrupted(deps: Deps) -> None:
+    """Ctrl-C: say so, and whether a create was in flight (it may have been applied)."""
+    deps.stderr.write(INTERRUPTED + in_flight_note(deps))
+    deps.stderr.flush()
+
+
+def in_flight_note(deps: Deps) -> str:
+    pending = deps.in_flight() if deps.in_flight is not None else None
+    if pending is None:
+        return "no create was in flight: nothing was half-sent\n"
+    crid, url, sent_at = pending
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent_at))
+    return (
+        f"a create was in flight (POST {safe_message(url)}, client-request-id {crid}, sent at "
+        f"{stamp}): it may have been applied\n"
+        "hint: list the flow's runs to check before running again\n"
+    )
+
+
+def bug(deps: Deps, exc: BaseException, *, traceback_text: str | None = None) -> None:
+    """An unexpected error: said plainly, never with locals, tokens or headers."""
+    deps.stderr.write(
+        f"rundctl: error: internal error (a bug): {type(exc).__name__}: "
+        f"{safe_message(str(exc))}\n"
+        "hint: please report it with the command you ran (run with --debug for details)\n"
+    )
+    if traceback_text:
+        deps.stderr.write(safe_message(traceback_text))
+    deps.stderr.flush()

@@ -1,0 +1,135 @@
+"""The "do" step of the commands that talk to a service (twine's ``upload(settings, dists)``).
+
+Each function takes checked inputs (settings, IDs, payloads, options) and returns a result:
+a run, a bulk summary, a wait outcome. None of them parses flags, prints data or exits; what
+they have to say while they work (a recovered create, progress) goes to the callbacks they
+are given. The command layer turns results into output and exit codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rundctl.deps import Deps
+from rundctl.settings import ConnSettings
+
+if TYPE_CHECKING:
+    from rundctl.bulk import Outcome, Plan, Summary
+    from rundctl.client import GraphClient
+    from rundctl.model import Overrides
+    from rundctl.wait import WaitOptions, WaitResult
+
+Say = Callable[[str], None]
+OnPoll = Callable[[dict[str, Any] | None, float], None]
+
+
+@contextmanager
+def connect(deps: Deps, conn: ConnSettings, *, pool: int = 1) -> Iterator[GraphClient]:
+    """An open client for *conn* (credential, embedded sandbox, session), closed after."""
+    from rundctl.connect import open_client
+
+    with open_client(deps, conn, pool=pool) as client:
+        yield client
+
+
+# -- create -----------------------------------------------------------------------------
+
+
+def create_one(client: GraphClient, flow: str, parent: str | None, payload: dict[str, Any],
+               *, say: Say) -> dict[str, Any]:
+    """POST one run; an unknown outcome is settled by one read-only lookup (said via *say*)."""
+    from rundctl import runs
+    from rundctl.redact import neutralise
+
+    def recovered(run: dict[str, Any]) -> None:
+        say(f"recovered: created {neutralise(str(run.get('id')))} (the service's answer was "
+            "lost; the run was found by name and start time)")
+
+    return runs.create_run(client, flow, payload, parent, on_recovered=recovered)
+
+
+def dry_run(deps: Deps, conn: ConnSettings, flow: str, parent: str | None,
+            payload: dict[str, Any]) -> dict[str, Any]:
+    """The exact request create would send (Authorization redacted); nothing is sent."""
+    from rundctl.dryrun import describe_create
+
+    return describe_create(conn, flow, parent, payload, deps.env)
+
+
+def bulk_target(conn: ConnSettings, flow: str, parent: str | None) -> str:
+    """Where a bulk create would POST each record (for ``--dry-run``)."""
+    from rundctl import routes
+
+    path = (routes.path("process_runs", flow=flow, run=parent) if parent
+            else routes.path("flow_runs", flow=flow))
+    return f"{conn.endpoint.url or 'the sandbox'}{path}"
+
+
+class BulkRequest(NamedTuple):
+    plan: Plan
+    flow: str
+    parent: str | None
+    parallel: int
+    journal: str | None
+
+
+def create_bulk(deps: Deps, conn: ConnSettings, request: BulkRequest,
+                emit: Callable[[Outcome], None]) -> Summary:
+    """Send a validated bulk plan with parallel workers; *emit* gets each record's outcome."""
+    from rundctl import bulk
+    from rundctl.client import Gate
+
+    journal = (bulk.Journal(request.journal, request.plan, request.flow, request.parent)
+               if request.journal else None)
+    try:
+        with connect(deps, conn, pool=request.parallel) as client:
+            client.gate = Gate(deps.monotonic, deps.sleep)
+            return bulk.send_all(client, request.plan, flow=request.flow, parent=request.parent,
+                                 parallel=request.parallel, journal=journal, emit=emit)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+# -- follow, update, start ------------------------------------------------------------------
+
+
+def follow(deps: Deps, client: GraphClient, run_id: str, flow: str | None,
+           options: WaitOptions, on_poll: OnPoll | None = None) -> WaitResult:
+    """Poll a run until it ends (or the timeout); the result carries the exit code."""
+    from rundctl import runs
+    from rundctl.wait import wait_for
+
+    return wait_for(lambda: runs.get_run(client, run_id, flow), options,
+                    monotonic=deps.monotonic, sleep=deps.sleep, on_poll=on_poll)
+
+
+def update_checked(deps: Deps, client: GraphClient, flow: str, run_id: str,
+                   changes: Overrides) -> dict[str, Any]:
+    """PATCH only the given fields, after checking them against the stored run."""
+    from rundctl import model, runs
+
+    stored = runs.get_run(client, run_id, flow)
+    patch = model.build_patch_payload(changes, stored, now=deps.clock())
+    return runs.update_run(client, flow, run_id, patch)
+
+
+class Started(NamedTuple):
+    status: int
+    client_request_id: str
+    run: dict[str, Any] | None  # found only when asked to locate it
+
+
+def start(deps: Deps, client: GraphClient, *, locate_within: float | None) -> Started:
+    """Ask for an on-demand run; with *locate_within*, find the new run in the run list."""
+    from rundctl import runs
+
+    before = runs.recent_run_ids(client) if locate_within is not None else set()
+    resp = runs.start_run(client)
+    found = None
+    if locate_within is not None:
+        found = runs.locate_started_run(client, before, grace=locate_within,
+                                        monotonic=deps.monotonic, sleep=deps.sleep)
+    return Started(resp.status, resp.client_request_id, found)
