@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rundctl.cli.context import current_deps, renderer, say
-from rundctl.cli.options import FAULTS
+from rundctl.cli.options import FAULTS, Param, option_group
 from rundctl.errors import UsageError
+from rundctl.sandbox.faults import FAULT_SETTINGS, FaultSetting, fault_options
 
 HostOpt = Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", metavar="PORT", min=0, max=65535,
@@ -24,6 +25,17 @@ StartOutcomeOpt = Annotated[str, typer.Option(
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests.")]
 
 
+def _fault_param(setting: FaultSetting) -> Param:
+    """A Typer option for one fault setting of the sandbox's table."""
+    kind = setting.kind if setting.default is not None or setting.kind is bool \
+        else setting.kind | None
+    option = typer.Option(setting.flag, metavar=setting.metavar or None, help=setting.help,
+                          min=setting.min, max=setting.max, rich_help_panel=FAULTS,
+                          show_default=setting.default is not None and setting.kind is not bool)
+    return Param(setting.name, Annotated[kind, option], setting.default)
+
+
+@option_group("faults", dict, tuple(_fault_param(s) for s in FAULT_SETTINGS))
 def sandbox(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8765,
@@ -32,31 +44,8 @@ def sandbox(
     run_seconds: RunSecondsOpt = 5.0,
     start_outcome: StartOutcomeOpt = "completed",
     quiet: QuietOpt = False,
-    seed: Annotated[int | None, typer.Option(
-        "--seed", metavar="N", help="Make the faults below repeatable.", rich_help_panel=FAULTS,
-        show_default=False)] = None,
-    fail_rate: Annotated[float, typer.Option(
-        "--fail-rate", metavar="R", min=0.0, max=1.0,
-        help="Answer this share of requests (0-1) with one of --fail-codes.",
-        rich_help_panel=FAULTS)] = 0.0,
-    fail_codes: Annotated[str, typer.Option(
-        "--fail-codes", metavar="CODES", help="Status codes for --fail-rate.",
-        rich_help_panel=FAULTS)] = "429,500,503",
-    retry_after: Annotated[float | None, typer.Option(
-        "--retry-after", metavar="S", min=0.0, help="Retry-After on injected 429/503.",
-        rich_help_panel=FAULTS, show_default=False)] = None,
-    latency: Annotated[str | None, typer.Option(
-        "--latency", metavar="MS[-MS]", help="Delay every answer.", rich_help_panel=FAULTS,
-        show_default=False)] = None,
-    rate_limit: Annotated[str | None, typer.Option(
-        "--rate-limit", metavar="N/WINDOW", help="e.g. 10/1s: RateLimit-* headers, then 429.",
-        rich_help_panel=FAULTS, show_default=False)] = None,
-    retry_after_strict: Annotated[bool, typer.Option(
-        "--retry-after-strict", help="429 again when a client comes back before Retry-After.",
-        rich_help_panel=FAULTS)] = False,
-    fault_after_commit: Annotated[bool, typer.Option(
-        "--fault-after-commit", help="Injected failures on POST/PATCH happen after the "
-        "change is stored (500 or a dropped connection).", rich_help_panel=FAULTS)] = False,
+    *,
+    faults: dict[str, Any],
 ) -> int:
     """Serve the local Graph stand-in (no account, no network).
 
@@ -71,7 +60,6 @@ def sandbox(
     import threading
 
     from rundctl import model
-    from rundctl.sandbox import faults
     from rundctl.sandbox.server import Sandbox, SandboxOptions
     from rundctl.settings import is_loopback_host
 
@@ -84,13 +72,8 @@ def sandbox(
     try:
         server = Sandbox(SandboxOptions(
             host=host, port=port, db=db, require_token=require_token, run_seconds=run_seconds,
-            start_outcome=outcome, log=None if quiet else deps.stderr, seed=seed,
-            fail_rate=fail_rate, fail_codes=faults.parse_codes(fail_codes),
-            retry_after=retry_after,
-            latency_ms=faults.parse_latency(latency) if latency else None,
-            rate_limit=faults.parse_rate_limit(rate_limit) if rate_limit else None,
-            retry_after_strict=retry_after_strict, fault_after_commit=fault_after_commit,
-        ))
+            start_outcome=outcome, log=None if quiet else deps.stderr,
+            **fault_options(faults)))
     except ValueError as exc:
         raise UsageError(f"sandbox: {exc}") from None
     try:
