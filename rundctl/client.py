@@ -5,9 +5,11 @@ Redirects are never followed. The token travels only through the ``auth`` object
 the client (a :class:`requests.auth.AuthBase`), never through ``headers=``, so a stale
 ``~/.netrc`` can never replace it.
 
-Failures are classified by what the caller may safely do next (SPEC §4): a read that failed
-is re-run safe (exit 8); a create that failed after the request may have reached the service
-is "outcome unknown" (exit 9), unless the status proves it was not applied.
+Failures are classified by what the caller may safely do next (docs/reliability.md): a read
+that failed is re-run safe (exit 8); a create that failed after the request may have reached
+the service is "outcome unknown" (exit 9), unless the answer proves it was not applied
+(:func:`rundctl.retry.outcome`). A redirect to a read is refused (exit 10); to a create or
+update, which was already sent, it is outcome unknown.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from rundctl.errors import (
     TemporaryFailure,
 )
 from rundctl.redact import safe_message
-from rundctl.retry import Failure, Kind, decide
+from rundctl.retry import Failure, Kind, decide, outcome
 from rundctl.wire import RequestPlan, plan_request
 
 CONNECT_TIMEOUT = 10.0
@@ -284,7 +286,7 @@ class GraphClient:
         kind: Kind = "read",
         permission: str = PERMISSION_READ,
     ) -> Response:
-        """Send with SPEC §5 retries; one client-request-id for every attempt."""
+        """Send with the retries of docs/reliability.md; one client-request-id for every attempt."""
         if not same_origin(url, self.base_url):
             raise SecurityRefused(f"refusing to send a request to a foreign host: {url}")
         plan = plan_request(method, url, body)
@@ -402,11 +404,8 @@ class GraphClient:
         if raw:
             self._log("< body " + raw[:2000].decode("utf-8", "replace"))
         if 300 <= resp.status_code < 400:
-            raise SecurityRefused(
-                f"the service answered a redirect ({resp.status_code} to "
-                f"{rheaders.get('Location', '?')}); rundctl never follows redirects",
-                hint="check --endpoint: it should be the API base URL itself",
-            )
+            error = self._redirect_error(resp.status_code, rheaders, kind, crid, sent_at)
+            raise AttemptFailed(Failure(sent=True, status=resp.status_code), error)
         if resp.status_code >= 400:
             error = self._status_error(resp.status_code, rheaders, raw, kind, permission, crid,
                                        sent_at)
@@ -487,6 +486,28 @@ class GraphClient:
             hint="reads are safe to repeat; run the command again (or raise --timeout)",
         )
 
+    def _redirect_error(
+        self, status: int, headers: Mapping[str, str], kind: Kind, crid: str, sent_at: float
+    ) -> Exception:
+        """A 3xx is never followed. For a read that is a refusal (exit 10); a create or update
+        was already sent, and the service (or a proxy) may have applied it before answering
+        (e.g. 303 See Other): outcome unknown (exit 9), so the caller looks before re-sending."""
+        where = f"HTTP {status} to {headers.get('Location', '?')}"
+        if kind != "read":
+            info = ApiErrorInfo(status=status, request_id=headers.get("request-id"),
+                                client_request_id=headers.get("client-request-id") or crid,
+                                date=headers.get("Date"))
+            return OutcomeUnknown(
+                f"outcome unknown: the service answered a redirect ({where}) after receiving "
+                "the request, so it may have been applied; rundctl never follows redirects",
+                hint=_unknown_hint(crid, sent_at),
+                info=info,
+            )
+        return SecurityRefused(
+            f"the service answered a redirect ({where}); rundctl never follows redirects",
+            hint="check --endpoint: it should be the API base URL itself",
+        )
+
     def _status_error(
         self,
         status: int,
@@ -523,7 +544,7 @@ class GraphClient:
                 retry_after=wait,
             )
         if status >= 500 or status == 408:
-            if kind in ("create", "update"):
+            if kind != "read" and outcome(Failure(sent=True, status=status)) == "unknown":
                 return OutcomeUnknown(
                     f"outcome unknown: the service failed (HTTP {status}) after receiving the "
                     f"request, so it may have been applied: {what}",

@@ -1,10 +1,16 @@
-"""When to send a request again (SPEC §5), as one pure function.
+"""When to send a request again, and what a failed request left behind (docs/reliability.md).
 
 Reads (GET) and updates (PATCH, which leaves the same state when applied twice) are retried
 on connection errors, read errors and 408/429/500/502/503/504. A create (POST) is re-sent
 ONLY when the service certainly did not apply it: the connection was never established, or
 it answered 429, or 503 with Retry-After. Everything else after sending is "outcome unknown"
 and is never re-sent here.
+
+:func:`outcome` is the one table of what a failure proves. Anything received after the
+request was sent is "unknown" unless the answer proves otherwise: a redirect (3xx), a 1xx or
+2xx that could not be read, 408, 5xx and anything past 599 prove nothing, because a proxy or
+the service may have applied the request before answering. Only a 4xx other than 408 is the
+service saying it refused the request.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ MAX_RETRIES = 4
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+Outcome = Literal["not_applied", "refused", "unknown"]
 
 
 class Failure(NamedTuple):
@@ -40,6 +49,22 @@ def certainly_not_applied(failure: Failure) -> bool:
     if not failure.sent:
         return True
     return failure.status == 429 or (failure.status == 503 and failure.retry_after is not None)
+
+
+def outcome(failure: Failure) -> Outcome:
+    """What a failed attempt proves about the service's state.
+
+    - ``not_applied``: certainly not applied (never sent, 429, 503 with Retry-After);
+    - ``refused``: the service answered that it did not apply it (a 4xx other than 408/429);
+    - ``unknown``: it may have been applied (transport failure after sending, 1xx, 2xx that
+      could not be read, 3xx, 408, 5xx, >= 600). For a create this is exit 9: look it up.
+    """
+    if certainly_not_applied(failure):
+        return "not_applied"
+    status = failure.status
+    if status is not None and 400 <= status < 500 and status != 408:
+        return "refused"
+    return "unknown"
 
 
 def may_resend(kind: Kind, failure: Failure) -> bool:
