@@ -13,12 +13,19 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 999
+# Bounds on a $filter, so that parsing it, compiling it and SQLite's expression tree (at most
+# 1000 deep) stay small whatever the client sends: nesting of parentheses and `not`, and the
+# number of comparisons (a chain of `and`/`or` is a tree as deep as it is long).
+MAX_FILTER_DEPTH = 32
+MAX_FILTER_TERMS = 100
+_MAX_SKIPTOKEN = 256  # characters; the sandbox's own tokens are about 70
 SUPPORTED_OPTIONS = ("filter", "orderby", "top", "skip", "count", "select", "skiptoken")
 UNSUPPORTED_OPTIONS = ("expand", "search", "format", "apply", "compute", "deltatoken")
 
@@ -136,6 +143,8 @@ class _FilterParser:
         self.tokens = _tokens(text)
         self.position = 0
         self.statuses = {s.lower(): s for s in statuses}
+        self.depth = 0  # parentheses and `not` around the current position
+        self.terms = 0  # comparisons so far
 
     def fail(self, message: str) -> QueryError:
         return QueryError(f"Invalid filter clause: {message}")
@@ -180,17 +189,34 @@ class _FilterParser:
 
     def parse_unary(self) -> Expr:
         if self.keyword("not"):
-            return Not(self.parse_unary())
+            with self.nested():
+                return Not(self.parse_unary())
         if self.peek() == ("paren", "("):
             self.position += 1
-            expr = self.parse_or()
+            with self.nested():
+                expr = self.parse_or()
             if self.peek() != ("paren", ")"):
                 raise self.fail(f"')' expected in '{self.text}'.")
             self.position += 1
             return expr
         return self.parse_compare()
 
+    @contextmanager
+    def nested(self) -> Iterator[None]:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise self.fail(
+                f"the expression nests parentheses and 'not' deeper than {MAX_FILTER_DEPTH} levels."
+            )
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
     def parse_compare(self) -> Expr:
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise self.fail(f"the expression has more than {MAX_FILTER_TERMS} comparisons.")
         kind, name = self.take()
         if kind != "word":
             raise self.fail(f"a property name was expected at '{name}'.")
@@ -272,14 +298,38 @@ def encode_skiptoken(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z")
+_MAX_SEQ = 2**63 - 1  # SQLite's INTEGER
+
+
 def decode_skiptoken(token: str) -> Cursor:
+    """The cursor in a token made by :func:`encode_skiptoken`; QueryError for anything else.
+
+    A token is client input: bounded in size, strict JSON (no floats, no NaN), exactly the
+    three keys with the types and ranges the sandbox writes.
+    """
+    invalid = QueryError(f"The $skiptoken '{token[:80]}' is not valid; follow @odata.nextLink.")
+    if len(token) > _MAX_SKIPTOKEN:
+        raise invalid
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        cursor = Cursor(bool(data["d"]), str(data["k"]), int(data["s"]))
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise QueryError(f"The $skiptoken '{token}' is not valid; follow @odata.nextLink.") from exc
-    return cursor
+        data = json.loads(raw, parse_constant=_refuse, parse_float=_refuse)
+    except (binascii.Error, ValueError, RecursionError):
+        raise invalid from None
+    if not isinstance(data, dict) or set(data) != {"d", "k", "s"}:
+        raise invalid
+    descending, key, seq = data["d"], data["k"], data["s"]
+    if type(descending) is not int or descending not in (0, 1):
+        raise invalid
+    if not isinstance(key, str) or not (key == "" or _KEY.fullmatch(key)):
+        raise invalid
+    if type(seq) is not int or not 0 <= seq <= _MAX_SEQ:
+        raise invalid
+    return Cursor(bool(descending), key, seq)
+
+
+def _refuse(literal: str) -> object:
+    raise ValueError(f"{literal} is not allowed in a $skiptoken")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +445,9 @@ def _parse_orderby(text: str) -> bool:
 def _parse_int(name: str, text: str, low: int, high: int) -> int:
     value = text.strip()
     if not value.isascii() or not value.isdigit():
-        raise QueryError(f"Invalid value '{text}' for {name}: a whole number is required.")
+        raise QueryError(f"Invalid value '{text[:40]}' for {name}: a whole number is required.")
+    if len(value.lstrip("0")) > len(str(high)):  # before int(): 5000 digits is a ValueError
+        raise QueryError(f"Invalid value '{text[:40]}' for {name}: must be between {low} and {high}.")
     number = int(value)
     if not low <= number <= high:
         raise QueryError(f"Invalid value '{text}' for {name}: must be between {low} and {high}.")
