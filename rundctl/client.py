@@ -18,6 +18,7 @@ import json
 import math
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 import requests  # noqa: TID253 - this module is only imported on paths that send requests
 import requests.auth  # noqa: TID253
 import urllib3.exceptions
+import urllib3.response
 
 from rundctl.errors import (
     ApiErrorInfo,
@@ -46,8 +48,11 @@ from rundctl.wire import RequestPlan, plan_request
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # after decoding (gzip/deflate)
 MAX_PAGES = 1000
+# What rundctl decodes, and so all it asks for (whatever the session's defaults would add).
+ACCEPT_ENCODING = "gzip, deflate"
+_READ_CHUNK = 65536
 
 PERMISSION_READ = "IndustryData-Run.Read.All"
 PERMISSION_START = "IndustryData-Run.Start"
@@ -234,6 +239,128 @@ class Gate:
             self._sleep(min(remaining, 1.0))
 
 
+class Unreadable(Exception):
+    """A body that cannot be read as sent: too large, an encoding rundctl did not ask for, or
+    a corrupt or truncated compressed stream. The status decides what that means."""
+
+
+def _too_large(limit: int) -> Unreadable:
+    return Unreadable(f"the response is larger than {_size_text(limit)}; refusing to read it")
+
+
+def _size_text(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    return f"{mib:g} MiB" if mib >= 1 else f"{limit} bytes"
+
+
+class _Inflater:
+    """One gzip or deflate layer that never produces more than ``limit`` bytes in all.
+
+    Each ``decompress`` call is given the remaining budget plus one as ``max_length``, so a
+    decompression bomb stops as soon as its decoded size passes the limit: it is never
+    inflated into memory first. gzip may have several members. "deflate" is zlib-wrapped
+    by the standard (RFC 9110) and raw in many servers: the zlib form is tried first and,
+    when it fails before producing anything, the same bytes are read as raw deflate.
+    """
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self.size = 0
+        self._obj = zlib.decompressobj(31 if coding == "gzip" else 15)
+        # deflate: the bytes seen before the first output, to replay them as raw deflate
+        self._replay: bytes | None = b"" if coding == "deflate" else None
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            if self._obj.eof:
+                if self.coding != "gzip":
+                    raise Unreadable("data after the end of the deflate stream")
+                self._obj = zlib.decompressobj(31)  # the next gzip member
+            if self._replay is not None:
+                self._replay += data
+                if len(self._replay) > self.limit:
+                    raise _too_large(self.limit)
+            try:
+                piece = self._obj.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                if self._replay is not None and self.size == 0:
+                    data, self._replay = self._replay, None  # not zlib-wrapped: raw deflate
+                    self._obj = zlib.decompressobj(-15)
+                    continue
+                raise Unreadable(f"corrupt {self.coding} data ({exc})") from None
+            if piece:
+                self._replay = None
+                self.size += len(piece)
+                if self.size > self.limit:
+                    raise _too_large(self.limit)
+                out.append(piece)
+            data = self._obj.unused_data if self._obj.eof else b""
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if not self._obj.eof:
+            raise Unreadable(f"the {self.coding} data is truncated")
+
+
+class BodyDecoder:
+    """Undo the ``Content-Encoding`` of a body as it streams in, bounded by ``limit``.
+
+    Only what rundctl asks for (:data:`ACCEPT_ENCODING`) is decoded: gzip (``x-gzip``),
+    deflate, and ``identity``, in any chain (``Content-Encoding: deflate, gzip`` is undone
+    right to left). Anything else is :class:`Unreadable`. ``limit`` bounds the bytes
+    received and each layer's output, so neither a long body nor a bomb can exhaust memory.
+    """
+
+    def __init__(self, content_encoding: str | None, limit: int) -> None:
+        self.limit = limit
+        self.received = 0
+        self.size = 0
+        self._layers: list[_Inflater] = []
+        for token in reversed((content_encoding or "").split(",")):
+            coding = token.strip().lower()
+            if coding in ("", "identity"):
+                continue
+            if coding in ("gzip", "x-gzip"):
+                self._layers.append(_Inflater("gzip", limit))
+            elif coding == "deflate":
+                self._layers.append(_Inflater("deflate", limit))
+            else:
+                raise Unreadable(
+                    f"the body is encoded as {coding!r}, which rundctl did not ask for "
+                    f"(Accept-Encoding: {ACCEPT_ENCODING})"
+                )
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.received += len(chunk)
+        if self.received > self.limit:
+            raise _too_large(self.limit)
+        for layer in self._layers:
+            if not chunk:
+                break
+            chunk = layer.feed(chunk)
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise _too_large(self.limit)
+        return chunk
+
+    def finish(self) -> None:
+        """Raise Unreadable when a compressed body ended before its stream did."""
+        if self.received == 0:
+            return  # no body at all (e.g. 204 with Content-Encoding: gzip)
+        for layer in self._layers:
+            layer.finish()
+
+
+def decode_body(raw: bytes, content_encoding: str | None, limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    """Decode a whole body at once with the same rules and bounds as a streamed one."""
+    decoder = BodyDecoder(content_encoding, limit)
+    data = decoder.feed(raw)
+    decoder.finish()
+    return data
+
+
 class AttemptFailed(Exception):
     """One attempt failed: how (for the retry decision) and the error to raise if final."""
 
@@ -256,6 +383,7 @@ class GraphClient:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_retry_wait: float = 60.0,
         rand: Callable[[], float] = random.random,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
@@ -266,6 +394,7 @@ class GraphClient:
         self.now = now
         self.max_retry_wait = max_retry_wait
         self.rand = rand
+        self.max_response_bytes = max_response_bytes
         # A create that has been sent and not yet answered (for Ctrl-C messages).
         self.in_flight: tuple[str, str, float] | None = None
         # Shared by bulk workers: a 429/503 Retry-After pauses all of them together.
@@ -295,6 +424,7 @@ class GraphClient:
         while True:
             attempt += 1
             headers = dict(plan.headers)
+            headers["Accept-Encoding"] = ACCEPT_ENCODING
             if attempt > 1:
                 headers["Retry-Attempt"] = str(attempt - 1)
             if self.gate is not None:
@@ -389,8 +519,11 @@ class GraphClient:
             sent = not _not_sent(exc)
             error = self._transport_error(exc, method, url, kind, crid, sent_at)
             raise AttemptFailed(Failure(sent=sent), error) from None
+        unreadable: Unreadable | None = None
         try:
             raw = self._read_body(resp, kind, crid, sent_at)
+        except Unreadable as exc:
+            raw, unreadable = b"", exc
         finally:
             resp.close()
         if kind == "create":
@@ -412,6 +545,14 @@ class GraphClient:
             wait = retry_after_seconds(rheaders, self.now().timestamp())
             raise AttemptFailed(Failure(sent=True, status=resp.status_code, retry_after=wait),
                                 error)
+        if unreadable is not None:  # an error status decided above; a success needs its body
+            msg = f"unreadable response from the service (HTTP {resp.status_code}): {unreadable}"
+            if kind != "read":
+                raise OutcomeUnknown(
+                    "outcome unknown: " + msg + "; it may have been applied",
+                    hint=_unknown_hint(crid, sent_at),
+                ) from None
+            raise BadResponse(msg, hint="run the command again with --debug") from None
         parsed: Any = None
         if raw.strip():
             try:
@@ -431,21 +572,26 @@ class GraphClient:
     def _read_body(
         self, resp: requests.Response, kind: Kind, crid: str, sent_at: float
     ) -> bytes:
-        """Read the body chunk by chunk, checking --timeout between chunks (slow drip)."""
+        """Read and decode the body chunk by chunk, checking --timeout between chunks (slow
+        drip) and the size limit on the DECODED size as it grows (decompression bombs).
+
+        Raises :class:`Unreadable` for a body that is too large, encoded in a way rundctl did
+        not ask for, or corrupt; AttemptFailed when the connection fails while reading.
+        """
+        decoder = BodyDecoder(resp.headers.get("Content-Encoding"), self.max_response_bytes)
+        read = _raw_reader(resp)
         chunks: list[bytes] = []
-        size = 0
-        read1 = getattr(resp.raw, "read1", None)
         try:
             while True:
                 if self.deadline.expired():
                     raise requests.exceptions.ReadTimeout("--timeout reached while reading")
-                chunk = read1(65536) if read1 is not None else resp.raw.read(4096)
+                chunk = read()
                 if not chunk:
                     break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise BadResponse("the response is larger than 64 MiB; refusing to read it")
+                decoded = decoder.feed(chunk)
+                if decoded:
+                    chunks.append(decoded)
+            decoder.finish()
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                 OSError) as exc:
             req_exc = exc if isinstance(exc, requests.exceptions.RequestException) else \
@@ -626,6 +772,15 @@ class GraphClient:
                 raise BadResponse("the service returned the same page link twice (a page loop)")
             seen.add(next_link)
             url, query = next_link, None
+
+
+def _raw_reader(resp: requests.Response) -> Callable[[], bytes]:
+    """A function returning the next chunk of the body exactly as sent (still encoded):
+    rundctl decodes it itself, bounded, rather than letting urllib3 inflate it unbounded."""
+    raw = resp.raw
+    if isinstance(raw, urllib3.response.BaseHTTPResponse):
+        return lambda: raw.read1(_READ_CHUNK, decode_content=False)
+    return lambda: raw.read(_READ_CHUNK)
 
 
 def _refresh(auth: requests.auth.AuthBase) -> bool:
