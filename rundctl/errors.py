@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 
 class ExitCode(enum.IntEnum):
-    """SPEC §4. Fixed: scripts branch on these numbers."""
+    """docs/exit-codes.md. Fixed: scripts branch on these numbers."""
 
     OK = 0
     INTERNAL = 1

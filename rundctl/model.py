@@ -1,4 +1,4 @@
-"""The run payload (SPEC §2): statuses, timestamps, validation, normalisation, flag merging.
+"""The run payload (docs/commands.md): statuses, timestamps, validation, normalisation, flag merging.
 
 Pure: no I/O, no network, no rich. Validation never stops at the first problem: every
 function that checks input returns (or raises :class:`InvalidInput` with) ALL problems, each
@@ -384,7 +384,7 @@ def _check_consistency(run: Mapping[str, object], problems: _Problems, *, why: s
 
 
 def validate_run(record: object, *, line: int | None = None) -> list[Problem]:
-    """Every problem of a run to create (SPEC §2); an empty list means valid."""
+    """Every problem of a run to create (docs/commands.md); an empty list means valid."""
     problems = _Problems(line)
     if not isinstance(record, dict):
         problems.add("", _expected("a JSON object", record))

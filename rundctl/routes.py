@@ -9,11 +9,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 ROUTES: dict[str, str] = {
-    # The seed contract (draft endpoint) — SPEC §1.
+    # The seed contract (draft endpoint) — docs/api.md.
     "flow_runs": "/industryData/incomingFlows/{flow}/runs",
     "flow_run": "/industryData/incomingFlows/{flow}/runs/{run}",
     "process_runs": "/industryData/incomingFlows/{flow}/runs/{run}/process/runs",
-    # The published industryData API (GRAPH.md §1.3, SDK-qualified function names).
+    # The published industryData API (docs/api.md; SDK-qualified function names).
     "runs": "/external/industryData/runs",
     "run": "/external/industryData/runs/{run}",
     "run_statistics": "/external/industryData/runs/{run}/microsoft.graph.industryData.getStatistics()",

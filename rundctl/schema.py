@@ -1,6 +1,6 @@
 """The JSON Schema of a run as ``rundctl create`` / ``validate`` accept it (``rundctl schema``).
 
-It mirrors :mod:`rundctl.model` (SPEC §2) as far as JSON Schema can say it. What the schema
+It mirrors :mod:`rundctl.model` (docs/commands.md) as far as JSON Schema can say it. What the schema
 cannot express, rundctl still checks, and the descriptions say so:
 - ``status`` is accepted in any case by rundctl (``Completed`` becomes ``completed``); the
   schema lists the canonical spelling only;

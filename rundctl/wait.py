@@ -2,7 +2,7 @@
 
 Pure polling logic on an injected clock and sleep: tests run instantly and exactly. The
 fetch function does the HTTP; this module decides when to poll, when to stop and which
-exit code the outcome means (SPEC §4: 0, 13 to 17).
+exit code the outcome means (docs/exit-codes.md: 0, 13 to 17).
 """
 
 from __future__ import annotations

@@ -77,3 +77,21 @@ def test_doctor_against_an_unreachable_endpoint_names_the_failing_check() -> Non
     res = invoke(["doctor", "--endpoint", "http://127.0.0.1:9", "-o", "table"])
     assert res.exit_code == 8
     assert "fail  reachability" in res.stdout
+
+
+def test_no_file_in_the_repository_points_outside_it() -> None:
+    """A person who clones rundctl has only the repository: no reference to inputs beyond it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root,
+                             capture_output=True, text=True, check=True).stdout.split()
+    needles = ("../shared", "SPEC.md", "GRAPH.md", "SPEC §", "GRAPH §")
+    offenders = []
+    for name in tracked:
+        path = root / name
+        if not path.is_file() or path.suffix in (".pyc", ".db"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        offenders += [f"{name}: {n}" for n in needles if n in text and name != "tests/test_docs.py"]
+    assert offenders == []

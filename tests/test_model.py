@@ -1,4 +1,4 @@
-"""The run payload (SPEC §2): rundctl.model."""
+"""The run payload (docs/commands.md): rundctl.model."""
 
 from __future__ import annotations
 

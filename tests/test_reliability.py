@@ -1,4 +1,4 @@
-"""SPEC §5 against a server that misbehaves on purpose: the installed `rundctl` as a
+"""docs/reliability.md against a server that misbehaves on purpose: the installed `rundctl` as a
 subprocess, every request the server saw recorded."""
 
 from __future__ import annotations

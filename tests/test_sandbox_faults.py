@@ -1,4 +1,4 @@
-"""Sandbox faults (SPEC §9), deterministic by seed, with an injected clock and sleep."""
+"""Sandbox faults (docs/sandbox.md), deterministic by seed, with an injected clock and sleep."""
 
 from __future__ import annotations
 
