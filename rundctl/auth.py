@@ -1,4 +1,6 @@
-"""Choosing the credential (README "Authentication", docs/api.md). azure.identity is imported only inside the modes that use it.
+"""Choosing the credential (README "Authentication", docs/api.md).
+
+azure.identity is imported only inside the modes that use it.
 
 This module decides *which* credential applies and hands back a token provider; it never
 prints a token. Rules:

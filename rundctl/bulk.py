@@ -1,4 +1,4 @@
-"""Bulk create (docs/reliability.md, "Bulk create"): thousands of runs from NDJSON, exactly once, flat memory, resumable.
+"""Bulk create (docs/reliability.md): thousands of runs from NDJSON, exactly once, resumable.
 
 Two passes over the input, never holding it in memory:
 1. validate every record (nothing is sent if any is wrong) and spool the exact request bodies

@@ -1,4 +1,4 @@
-"""The config file: named profiles of defaults, read, validated and written (docs/commands.md, "Settings profiles").
+"""The config file: named profiles of defaults, read, validated and written (docs/commands.md).
 
 Where: ``$RUNDCTL_CONFIG_DIR/config.toml`` if that variable is set, else
 ``$XDG_CONFIG_HOME/rundctl/config.toml``, else ``~/.config/rundctl/config.toml``. A missing file
