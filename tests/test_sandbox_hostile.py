@@ -189,3 +189,92 @@ def test_a_forged_skiptoken_is_a_400(sandbox: Sandbox, token: str) -> None:
 @pytest.mark.parametrize("name", ["top", "skip"])
 def test_a_number_too_long_for_int_is_a_400(sandbox: Sandbox, name: str) -> None:
     assert_bad_request(call(sandbox, "GET", query(RUNS, **{name: "9" * 5000})), f"${name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# #15 and #16: bodies follow the client's JSON rules (rundctl.jsonio): UTF-8, no duplicate keys,
+# no NaN/Infinity/out-of-range numbers, no lone surrogates, depth <= 32, at most 1 MiB
+
+
+def with_raw(field: str, raw: str) -> bytes:
+    """A valid run body whose *field* is the raw JSON text *raw* (which json.dumps can't write)."""
+    marker = "@@RAW@@"
+    return json.dumps(run_body(**{field: marker})).replace(f'"{marker}"', raw).encode()
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def patch(sandbox: Sandbox, run_id: str, data: bytes) -> Reply:
+    return call(sandbox, "PATCH", f"{RUNS}/{run_id}", data)
+
+
+HOSTILE_BODIES = {
+    "5000-deep": with_raw("statistics", "{\"a\":" + nested(5000) + "}"),
+    "5000-deep-document": nested(5000).encode(),
+    "lone-surrogate": with_raw("displayName", '"\\ud800"'),
+    "lone-surrogate-key": with_raw("statistics", '{"\\udfff": 1}'),
+    "1e400": with_raw("statistics", '{"people": 1e400}'),
+    "-1e400": with_raw("statistics", '{"people": -1e400}'),
+    "Infinity": with_raw("statistics", '{"people": Infinity}'),
+    "33-deep": with_raw("statistics", "{\"a\":" + nested(31) + "}"),
+    "nested-duplicate": with_raw("statistics", '{"people": 1, "people": 2}'),
+}
+
+
+@pytest.mark.parametrize("data", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_a_hostile_create_body_is_a_400_and_stores_nothing(sandbox: Sandbox, data: bytes) -> None:
+    assert_bad_request(call(sandbox, "POST", RUNS, data), "not valid JSON")
+    assert call(sandbox, "GET", RUNS).json()["value"] == []
+
+
+@pytest.mark.parametrize("data", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_a_hostile_patch_body_is_a_400_and_changes_nothing(sandbox: Sandbox, data: bytes) -> None:
+    run = create(sandbox)
+    assert_bad_request(patch(sandbox, run["id"], data), "not valid JSON")
+    stored = call(sandbox, "GET", f"{RUNS}/{run['id']}").json()
+    assert stored == run
+
+
+def test_the_json_error_says_where(sandbox: Sandbox) -> None:
+    error = assert_bad_request(call(sandbox, "POST", RUNS, HOSTILE_BODIES["1e400"]))
+    assert "statistics.people" in error["message"] and "out of range" in error["message"]
+    error = assert_bad_request(call(sandbox, "POST", RUNS, HOSTILE_BODIES["33-deep"]))
+    assert "deeper than 32" in error["message"]
+
+
+def test_nesting_of_32_and_big_finite_numbers_are_accepted(sandbox: Sandbox) -> None:
+    reply = call(sandbox, "POST", RUNS, with_raw("statistics", "{\"a\":" + nested(30) + ", \"n\": 1e300}"))
+    assert reply.status == 201, reply.data
+    listed = call(sandbox, "GET", RUNS)
+    assert listed.json()["value"][0]["statistics"]["n"] == 1e300
+
+
+def test_a_document_over_1_mib_is_413(sandbox: Sandbox) -> None:
+    data = json.dumps(run_body(statistics={"note": "x" * (1024 * 1024)})).encode()
+    reply = call(sandbox, "POST", RUNS, data)
+    assert reply.status == 413
+    assert reply.json()["error"]["code"] == "RequestEntityTooLarge"
+    assert "1 MiB" in reply.json()["error"]["message"]
+    assert call(sandbox, "GET", RUNS).json()["value"] == []
+
+
+def test_a_stored_non_finite_number_is_never_served_as_invalid_json(
+    make_sandbox: Factory, tmp_path: Path
+) -> None:
+    """A database written by an older sandbox may hold Infinity: answer valid JSON regardless."""
+    sandbox = make_sandbox()
+    run = create(sandbox)
+    sandbox.stop()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "sandbox.db") as db:
+        db.execute("UPDATE runs SET body = replace(body, '\"people\":120', '\"people\":Infinity')")
+    db.close()
+    again = make_sandbox()
+    for path in (RUNS, f"{RUNS}/{run['id']}"):
+        reply = call(again, "GET", path)
+        body = reply.json()  # strict: raises on Infinity
+        assert reply.status == 500
+        assert body["error"]["code"] == "generalException"

@@ -10,21 +10,22 @@ the configured faults (:mod:`.faults`).
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
-from rundctl import model
+from rundctl import jsonio, model
+from rundctl.errors import InvalidInput
 from rundctl.sandbox import faults, odata, views
 from rundctl.sandbox.backend import RunBackend
 from rundctl.sandbox.messages import GraphError, Request, Response, bad_request
 from rundctl.sandbox.store import Scope, StoredRun
 from rundctl.sandbox.views import PUBLISHED_PROPERTIES, SEED_PROPERTIES
 
+_UTF8_BOM = b"\xef\xbb\xbf"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +316,12 @@ def _seed_entity(request: Request, run: StoredRun, select: tuple[str, ...] | Non
 
 
 def json_body(request: Request) -> object:
-    """The request's JSON document; 415 unless it is ``application/json``, 400 if malformed."""
+    """The request's JSON document, read by the client's own strict rules (:mod:`rundctl.jsonio`).
+
+    415 unless it is ``application/json``; 413 over ``jsonio.MAX_DOCUMENT_BYTES``; 400 for what
+    rundctl itself refuses to read: bad UTF-8, duplicate keys, NaN/Infinity or numbers out of
+    range, lone surrogates, nesting deeper than ``jsonio.MAX_DEPTH``.
+    """
     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise GraphError(
@@ -323,30 +329,18 @@ def json_body(request: Request) -> object:
             "UnsupportedMediaType",
             f"Content-Type '{content_type or '(none)'}' is not supported; send application/json.",
         )
-    try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        bad_request("The request body is not valid UTF-8.")
-    if not text.strip():
+    if len(request.body) > jsonio.MAX_DOCUMENT_BYTES:
+        raise document_too_large()
+    if not request.body.removeprefix(_UTF8_BOM).strip(b" \t\r\n"):
         bad_request("The request body is empty; a JSON object is required.")
     try:
-        return json.loads(
-            text.removeprefix("\ufeff"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constant,
-        )
-    except ValueError as exc:
-        bad_request(f"The request body is not valid JSON: {exc}")
+        return jsonio.loads_strict(request.body)
+    except InvalidInput as exc:
+        shown = "; ".join(str(problem) for problem in exc.problems[:5])
+        more = f"; and {len(exc.problems) - 5} more" if len(exc.problems) > 5 else ""
+        bad_request(f"The request body is not valid JSON: {shown}{more}")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
+def document_too_large() -> GraphError:
+    limit = jsonio.MAX_DOCUMENT_BYTES // (1024 * 1024)
+    return GraphError(413, "RequestEntityTooLarge", f"The request body exceeds {limit} MiB.")

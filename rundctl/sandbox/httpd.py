@@ -25,11 +25,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from rundctl import __version__
-from rundctl.sandbox.api import SandboxApi
+from rundctl import __version__, jsonio
+from rundctl.sandbox.api import SandboxApi, document_too_large
 from rundctl.sandbox.messages import GraphError, Request, Response
 
-MAX_BODY = 4 * 1024 * 1024
+# However a body is framed, the server reads at most this much of it: one JSON document.
+MAX_BODY = jsonio.MAX_DOCUMENT_BYTES
+_JSON = "application/json; charset=utf-8"
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
@@ -196,7 +198,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             raise GraphError(400, "BadRequest", "Invalid Content-Length header.") from None
         if length > MAX_BODY:
-            raise _too_large()
+            raise document_too_large()
         return self.rfile.read(length)
 
     def _read_chunked(self) -> bytes:
@@ -214,7 +216,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 return b"".join(chunks)
             total += size
             if total > MAX_BODY:
-                raise _too_large()
+                raise document_too_large()
             chunks.append(self.rfile.read(size))
             self.rfile.readline(8)
 
@@ -226,13 +228,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._log(request, response, started)
             return
-        if response.raw is not None:
-            payload, content_type = response.raw, "text/plain; charset=utf-8"
-        elif response.body is not None:
-            payload = json.dumps(response.body, ensure_ascii=False, separators=(",", ":")).encode()
-            content_type = "application/json; charset=utf-8"
-        else:
-            payload, content_type = b"", None
+        payload, content_type = self._payload(request, response)
         if response.close:
             self.close_connection = True
         self.send_response(response.status)
@@ -249,6 +245,21 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if payload and request.method != "HEAD":
             self.wfile.write(payload)
         self._log(request, response, started)
+
+    def _payload(self, request: Request, response: Response) -> tuple[bytes, str | None]:
+        """The body as bytes; never invalid JSON (no NaN/Infinity, no lone surrogates)."""
+        if response.raw is not None:
+            return response.raw, "text/plain; charset=utf-8"
+        if response.body is None:
+            return b"", None
+        try:
+            text = json.dumps(response.body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            return text.encode(), _JSON
+        except ValueError:  # UnicodeEncodeError included; e.g. data stored by an older sandbox
+            internal = GraphError(500, "generalException", "The answer cannot be written as valid JSON.")
+            envelope = self.server.api.error_response(request, internal)
+            response.status, response.headers = envelope.status, envelope.headers
+            return json.dumps(envelope.body, separators=(",", ":")).encode(), _JSON
 
     def _log(self, request: Request, response: Response, started: float) -> None:
         if self.server.log is not None:
@@ -276,9 +287,3 @@ def log_line(now: float, request: Request, response: Response, elapsed_ms: float
     if response.fault is not None:
         line += f" fault={response.fault}"
     return line
-
-
-def _too_large() -> GraphError:
-    return GraphError(
-        413, "RequestEntityTooLarge", f"The request body exceeds {MAX_BODY // (1024 * 1024)} MiB."
-    )

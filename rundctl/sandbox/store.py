@@ -244,7 +244,7 @@ class RunStore:
 
 
 def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _key_of(body: dict[str, Any]) -> str:

@@ -147,11 +147,11 @@ def error_envelope(
     error: GraphError, *, now: float, request_id: str, client_request_id: str
 ) -> dict[str, Any]:
     """``{"error": {code, message, [target, details,] innerError: {date, request-id, ...}}}``."""
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    body: dict[str, Any] = {"code": error.code, "message": _unicode(error.message)}
     if error.target is not None:
-        body["target"] = error.target
+        body["target"] = _unicode(error.target)
     if error.details is not None:
-        body["details"] = error.details
+        body["details"] = [{k: _unicode(v) for k, v in detail.items()} for detail in error.details]
     inner: dict[str, str] = {} if error.inner_code is None else {"code": error.inner_code}
     body["innerError"] = {
         **inner,
@@ -161,6 +161,11 @@ def error_envelope(
         "client-request-id": client_request_id,
     }
     return {"error": body}
+
+
+def _unicode(text: str) -> str:
+    """*text* as valid Unicode: a lone surrogate quoted from the input becomes ``\\udfff``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def validation_error(problems: list[Any]) -> GraphError:
