@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,105 @@ def test_a_stored_non_finite_number_is_never_served_as_invalid_json(
         body = reply.json()  # strict: raises on Infinity
         assert reply.status == 500
         assert body["error"]["code"] == "generalException"
+
+
+# ---------------------------------------------------------------------------------------------
+# #17: bodies are bounded however they are framed; bad framing is a 400 and the connection closes
+
+
+def raw_exchange(sandbox: Sandbox, data: bytes) -> tuple[bytes, bool]:
+    """Send *data* and keep the connection open; return the reply and whether the server closed.
+
+    A server that waits for more (or for the end of the stream) fails this by timeout.
+    """
+    split = urlsplit(sandbox.base_url)
+    with socket.create_connection((split.hostname or "", split.port or 0), timeout=10) as raw:
+        raw.sendall(data)
+        received = b""
+        while True:
+            try:
+                chunk = raw.recv(65536)
+            except TimeoutError:
+                return received, False
+            except ConnectionResetError:
+                return received, True
+            if not chunk:
+                return received, True
+            received += chunk
+
+
+def chunked(body: bytes) -> bytes:
+    return (
+        f"POST {RUNS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode() + body
+
+
+def reply_of(raw: bytes) -> tuple[int, dict[str, str], Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, strict_json(body) if body else None
+
+
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [
+        (b"-5\r\nhello", 400),  # used to read the whole stream into memory
+        (b"-0\r\n\r\n", 400),
+        (b"+5\r\nhello\r\n0\r\n\r\n", 400),
+        (b"0x5\r\nhello\r\n0\r\n\r\n", 400),
+        (b"5_0\r\nhello", 400),
+        (b"\r\n", 400),
+        (b"5\r\nhelloXX\r\n0\r\n\r\n", 400),  # chunk data must end with CRLF
+        (b"0\r\n" + b"X-Trailer: y\r\n" * 2000, 400),  # trailers are bounded too
+        (b"200000\r\n" + b"x" * 100, 413),  # 2 MiB announced: refused before it is read
+        (b"fffffffffffffffffffffffffff\r\n", 413),
+        (b"100000\r\n" + b" " * 0x100000 + b"\r\n1\r\n ", 413),  # 1 MiB + 1 in two chunks
+    ],
+    ids=["negative", "minus-zero", "plus", "0x", "underscore", "empty", "no-crlf", "trailers",
+         "announced-too-big", "huge-hex", "sum-too-big"],
+)
+def test_bad_or_oversized_chunked_framing_is_refused_and_closes(
+    sandbox: Sandbox, framing: bytes, status: int
+) -> None:
+    received, closed = raw_exchange(sandbox, chunked(framing))
+    assert received, "no answer: the server is still reading"
+    code, headers, body = reply_of(received)
+    assert code == status, received[:300]
+    assert headers["Connection"] == "close"
+    assert body["error"]["code"] in ("BadRequest", "RequestEntityTooLarge")
+    assert closed
+    assert call(sandbox, "GET", RUNS).json()["value"] == []
+
+
+def test_a_well_formed_chunked_body_still_works(sandbox: Sandbox) -> None:
+    data = json.dumps(run_body()).encode()
+    framing = b"".join(
+        f"{len(part):X};ext=1\r\n".encode() + part + b"\r\n" for part in (data[:10], data[10:])
+    ) + b"0\r\nX-Trailer: y\r\n\r\n"
+    received, _ = raw_exchange(sandbox, chunked(framing).replace(b"Host: x", b"Connection: close\r\nHost: x"))
+    code, _, body = reply_of(received)
+    assert code == 201, received[:300]
+    assert body["displayName"] == "Nightly import"
+
+
+@pytest.mark.parametrize("length", ["+5", "5_0", " -1", "0x5", "1e3", "5, 6"])
+def test_a_malformed_content_length_is_a_400(sandbox: Sandbox, length: str) -> None:
+    request = (
+        f"POST {RUNS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}"
+    ).encode()
+    received, closed = raw_exchange(sandbox, request)
+    code, headers, _ = reply_of(received)
+    assert code == 400 and headers["Connection"] == "close" and closed
+
+
+def test_conflicting_content_lengths_are_a_400(sandbox: Sandbox) -> None:
+    request = (
+        f"POST {RUNS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nContent-Length: 200\r\n\r\n{}"
+    ).encode()
+    received, closed = raw_exchange(sandbox, request)
+    code, _, _ = reply_of(received)
+    assert code == 400 and closed

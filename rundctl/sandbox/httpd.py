@@ -32,6 +32,12 @@ from rundctl.sandbox.messages import GraphError, Request, Response
 # However a body is framed, the server reads at most this much of it: one JSON document.
 MAX_BODY = jsonio.MAX_DOCUMENT_BYTES
 _JSON = "application/json; charset=utf-8"
+_DIGITS = re.compile(r"[0-9]+")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?\n")
+_MAX_LINE = 1024  # a chunk-size line or a trailer line
+_MAX_TRAILERS = 32
+_LINGER_SECONDS = 2.0  # after an error answer, read what the client still sends, then close
+_LINGER_BYTES = 2 * MAX_BODY
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
@@ -96,6 +102,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    linger = False  # set when the connection closes after an error answer
+
     def setup(self) -> None:
         super().setup()
         with self.server.connections_lock:
@@ -103,10 +111,32 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         try:
-            super().finish()
+            super().finish()  # flushes the answer
+            if self.linger:
+                self._linger()
         finally:
             with self.server.connections_lock:
                 self.server.connections.discard(self.connection)
+
+    def _linger(self) -> None:
+        """Close gracefully after refusing a request whose body was not read: stop sending,
+        then read and drop what the client still sends (bounded), so that closing with
+        unread data does not reset the connection before the client has read the answer."""
+        deadline = time.monotonic() + _LINGER_SECONDS
+        drained = 0
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            while drained < _LINGER_BYTES:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.connection.settimeout(remaining)
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:
+            pass
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -122,6 +152,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol-level errors (bad request line, unknown method, ...) as Graph envelopes."""
         self.close_connection = True
+        self.linger = True
         try:
             status = HTTPStatus(code)
             text = message or status.phrase
@@ -173,6 +204,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         except GraphError as error:
             response = self.server.api.error_response(request, error)
             response.close = True
+            self.linger = True
         else:
             response = self.server.api.serve(request)
         self._respond(request, response, started)
@@ -186,39 +218,52 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     # -- bodies --------------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
+        """The body, at most MAX_BODY however it is framed; GraphError (the connection then
+        closes) for framing the sandbox cannot trust."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return self._read_chunked()
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return b""
-        try:
-            length = int(length_text)
-            if length < 0:
-                raise ValueError(length_text)
-        except ValueError:
-            raise GraphError(400, "BadRequest", "Invalid Content-Length header.") from None
+        # 1*DIGIT, and every copy the same (RFC 9110 §8.6); int() alone takes "+5" and "5_0".
+        values = {value.strip() for value in lengths}
+        value = values.pop()
+        if values or not _DIGITS.fullmatch(value):
+            raise _malformed("Invalid Content-Length header.")
+        length = int(value) if len(value) <= 20 else MAX_BODY + 1
         if length > MAX_BODY:
             raise document_too_large()
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise _malformed("The request body ended before its Content-Length.")
+        return body
 
     def _read_chunked(self) -> bytes:
+        """RFC 9112 §7.1: hex sizes only, CRLF after each chunk, a bounded trailer section."""
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise GraphError(400, "BadRequest", "Malformed chunked body.") from None
+            match = _CHUNK_SIZE.fullmatch(self.rfile.readline(_MAX_LINE))
+            if match is None:
+                raise _malformed("Malformed chunked body: a chunk size must be hex digits.")
+            digits = match.group(1).lstrip(b"0") or b"0"
+            size = int(digits, 16) if len(digits) <= 8 else MAX_BODY + 1
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks)
+                break
             total += size
             if total > MAX_BODY:
-                raise document_too_large()
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(8)
+                raise document_too_large()  # before reading it
+            data = self.rfile.read(size)
+            if len(data) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _malformed("Malformed chunked body: a chunk must end with CRLF.")
+            chunks.append(data)
+        for _ in range(_MAX_TRAILERS + 1):
+            line = self.rfile.readline(_MAX_LINE)
+            if line in (b"\r\n", b"\n"):
+                return b"".join(chunks)
+            if not line.endswith(b"\n"):
+                break  # the stream ended, or the line is too long
+        raise _malformed("Malformed chunked body: the trailer section is too long or incomplete.")
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -287,3 +332,7 @@ def log_line(now: float, request: Request, response: Response, elapsed_ms: float
     if response.fault is not None:
         line += f" fault={response.fault}"
     return line
+
+
+def _malformed(message: str) -> GraphError:
+    return GraphError(400, "BadRequest", message)
