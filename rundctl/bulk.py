@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from rundctl import reconcile, runs
 from rundctl.errors import (
     AuthRejected,
     ExitCode,
@@ -30,16 +31,18 @@ from rundctl.errors import (
     OutcomeUnknown,
     Problem,
     RundctlError,
-    UsageError,
 )
-from rundctl.model import Overrides, build_create_payload
+from rundctl.journal import SETTLE_SECONDS, Entry, Journal, JournalBroken
+from rundctl.journal import VERSION as JOURNAL_FORMAT
+from rundctl.model import Overrides, build_create_payload, timestamp_key
+from rundctl.reconcile import Baseline, Claims
 from rundctl.wire import encode_body
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
 MAX_PROBLEMS = 100
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = JOURNAL_FORMAT
 
 
 # -- input ------------------------------------------------------------------------------
@@ -84,11 +87,14 @@ def is_bulk(source: str | bytes) -> bool:
 
 
 class Plan(NamedTuple):
-    """A validated bulk input: the spooled request bodies and their digest."""
+    """A validated bulk input: the spooled request bodies, their digest, and the range of
+    their start times (for the baseline lookup before the first send)."""
 
     spool: str
     total: int
     digest: str
+    first_start: str = ""
+    last_start: str = ""
 
 
 def validate(path: str, overrides: Overrides, *, now: datetime, source: str) -> Plan:
@@ -102,6 +108,7 @@ def validate(path: str, overrides: Overrides, *, now: datetime, source: str) -> 
     digest = hashlib.sha256()
     spool = tempfile.NamedTemporaryFile(prefix="rundctl-bulk-", suffix=".ndjson", delete=False)
     count = 0
+    starts: list[tuple[tuple[str, int], str]] = []
     try:
         with open(path, "rb") as handle, spool:
             try:
@@ -114,6 +121,9 @@ def validate(path: str, overrides: Overrides, *, now: datetime, source: str) -> 
                             break
                         continue
                     body = encode_body(payload)
+                    start = str(payload["startDateTime"])
+                    key = (timestamp_key(start), start)
+                    starts = [min([*starts, key]), max([*starts, key])]
                     digest.update(body + b"\n")
                     spool.write(f"{count}\t{line}\t".encode() + body + b"\n")
                     count += 1
@@ -128,7 +138,7 @@ def validate(path: str, overrides: Overrides, *, now: datetime, source: str) -> 
     except BaseException:
         os.unlink(spool.name)
         raise
-    return Plan(spool.name, count, digest.hexdigest())
+    return Plan(spool.name, count, digest.hexdigest(), starts[0][1], starts[-1][1])
 
 
 def iter_spool(plan: Plan) -> Iterator[tuple[int, int, bytes]]:
@@ -141,61 +151,12 @@ def iter_spool(plan: Plan) -> Iterator[tuple[int, int, bytes]]:
 # -- journal ----------------------------------------------------------------------------
 
 
-class Journal:
-    """Append-only, fsync'd record of outcomes; the last entry per record wins."""
-
-    def __init__(self, path: str, plan: Plan, flow: str, parent: str | None) -> None:
-        self.path = path
-        self.state: dict[int, tuple[str, str | None]] = {}
-        header = {"rundctl_journal": JOURNAL_VERSION, "digest": plan.digest, "flow": flow,
-                  "parent": parent, "records": plan.total}
-        existing = Path(path)
-        if existing.exists() and existing.stat().st_size > 0:
-            self._load(existing, header)
-        self._lock = threading.Lock()
-        self._handle: IO[str] = open(path, "a", encoding="utf-8")
-        if not self.state and existing.stat().st_size == 0:
-            self._append(header)
-
-    def _load(self, path: Path, header: dict[str, Any]) -> None:
-        with open(path, encoding="utf-8") as handle:
-            first = handle.readline()
-            try:
-                seen = json.loads(first)
-            except ValueError:
-                seen = None
-            if not isinstance(seen, dict) or seen.get("rundctl_journal") != JOURNAL_VERSION:
-                raise UsageError(f"--journal: '{path}' is not a rundctl journal",
-                                 hint="give a new path, or the journal of an earlier run")
-            if (seen.get("digest"), seen.get("flow"), seen.get("parent")) != (
-                    header["digest"], header["flow"], header["parent"]):
-                raise UsageError(
-                    f"--journal: '{path}' was written for different input (the file, the flags "
-                    "or the flow changed since)",
-                    hint="re-run with the same input, or start a new journal",
-                )
-            for raw in handle:
-                try:
-                    entry = json.loads(raw)
-                    self.state[int(entry["i"])] = (str(entry["s"]), entry.get("id"))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line torn by a crash: that record is reconciled or re-sent
-
-    def _append(self, entry: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def record(self, index: int, status: str, run_id: str | None = None) -> None:
-        with self._lock:
-            entry: dict[str, Any] = {"i": index, "s": status}
-            if run_id:
-                entry["id"] = run_id
-            self._append(entry)
-            self.state[index] = (status, run_id)
-
-    def close(self) -> None:
-        self._handle.close()
+def open_journal(path: str, plan: Plan, flow: str, parent: str | None, *,
+                 clock: Callable[[], float], say: Callable[[str], None] | None = None) -> Journal:
+    """The locked journal for this input (created, or resumed when it matches)."""
+    header = {"rundctl_journal": JOURNAL_VERSION, "digest": plan.digest, "flow": flow,
+              "parent": parent, "records": plan.total}
+    return Journal(path, header, clock=clock, say=say)
 
 
 def iter_spool_records(plan: Plan) -> Iterator[dict[str, Any]]:
@@ -222,6 +183,7 @@ class Outcome(NamedTuple):
 class Summary:
     def __init__(self, total: int) -> None:
         self.total = total
+        self.broken: JournalBroken | None = None
         self.counts = {"created": 0, "failed": 0, "skipped": 0, "unknown": 0}
 
     def add(self, outcome: Outcome) -> None:
@@ -241,6 +203,20 @@ class Summary:
         return ExitCode.OK if ok == self.total else ExitCode.BULK_PARTIAL
 
 
+class Sending(NamedTuple):
+    """What every worker shares while one bulk input is sent."""
+
+    client: Any
+    flow: str
+    parent: str | None
+    journal: Journal | None
+    baseline: Baseline
+    claims: Claims
+    clock: Callable[[], float]
+    settle: float
+    stop: list[str]
+
+
 def send_all(
     client: Any,
     plan: Plan,
@@ -250,25 +226,28 @@ def send_all(
     parallel: int,
     journal: Journal | None,
     emit: Callable[[Outcome], None],
+    clock: Callable[[], float] = time.time,
+    settle: float = SETTLE_SECONDS,
 ) -> Summary:
-    """Pass 2: send every spooled body with *parallel* workers; report each outcome."""
+    """Pass 2: send every spooled body with *parallel* workers; report each outcome.
+
+    A journal that cannot be written stops the sending; the summary then carries the
+    error in ``broken`` (the caller reports it after the summary).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    from rundctl import runs
-
+    shared = Sending(client, flow, parent, journal, _baseline(client, plan, flow, parent, journal),
+                     Claims(journal.claimed() if journal else ()), clock, settle, [])
     summary = Summary(plan.total)
     lock = threading.Lock()
-    stop: list[str] = []
     window = threading.BoundedSemaphore(parallel * 2)
-
-    def report(outcome: Outcome) -> None:
-        with lock:
-            summary.add(outcome)
-            emit(outcome)
 
     def one(index: int, line: int, body: bytes) -> None:
         try:
-            report(_send_one(client, runs, journal, flow, parent, index, line, body, stop))
+            outcome = _send_one(shared, index, line, body, summary)
+            with lock:
+                summary.add(outcome)
+                emit(outcome)
         finally:
             window.release()
 
@@ -284,47 +263,95 @@ def send_all(
     except BaseException:
         # Ctrl-C (or a bug): send nothing more; requests already in flight finish and are
         # journaled, so a re-run with the journal knows exactly where things stand.
-        stop.append("interrupted")
+        shared.stop.append("interrupted")
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return summary
 
 
-def _send_one(
-    client: Any, runs: Any, journal: Journal | None, flow: str, parent: str | None,
-    index: int, line: int, body: bytes, stop: list[str],
-) -> Outcome:
+def _baseline(client: Any, plan: Plan, flow: str, parent: str | None,
+              journal: Journal | None) -> Baseline:
+    """The runs that existed before the first send: from the journal when resuming, else
+    looked up now (and journaled before anything is sent)."""
+    if journal is not None and journal.state:
+        return Baseline(journal.baseline)  # None (unknown) for a journal without one
+    if journal is not None and journal.baseline is not None:
+        return Baseline(journal.baseline)
+    if not plan.first_start:
+        return Baseline.unknown()
+    taken = reconcile.snapshot(client, flow, parent, plan.first_start, plan.last_start)
+    if journal is not None:
+        journal.set_baseline(taken.ids)
+    return taken
+
+
+def _send_one(shared: Sending, index: int, line: int, body: bytes, summary: Summary) -> Outcome:
+    journal = shared.journal
     previous = journal.state.get(index) if journal else None
-    if previous is not None and previous[0] == "created":
-        return Outcome(index, line, "skipped", previous[1], None)
-    if stop:
-        return Outcome(index, line, "failed", None, f"not sent: {stop[0]}")
+    if previous is not None and previous.status == "created":
+        return Outcome(index, line, "skipped", previous.run_id, None)
+    if shared.stop:
+        return Outcome(index, line, "failed", None, f"not sent: {shared.stop[0]}")
     payload = json.loads(body)
+    sent = False
     try:
-        if previous is not None and previous[0] in ("sending", "unknown"):
-            found = runs.find_existing(client, flow, payload)  # inconclusive: stays unknown
-            if found is not None:
-                journal.record(index, "created", str(found.get("id")))  # type: ignore[union-attr]
-                return Outcome(index, line, "skipped", str(found.get("id")),
-                               "created by an earlier run (found by lookup)")
+        if previous is not None and previous.status in ("sending", "unknown"):
+            settled = _settle(shared, index, line, payload, previous)
+            if settled is not None:
+                return settled
         if journal is not None:
             journal.record(index, "sending")
-        run = runs.create_run(client, flow, payload, parent, encoded=body)
+        sent = True
+        run = runs.create_run(shared.client, shared.flow, payload, shared.parent, encoded=body,
+                              baseline=shared.baseline, claims=shared.claims)
         run_id = str(run.get("id"))
+        with shared.claims.lock:
+            shared.claims.ids.add(run_id)
+        sent = False
         if journal is not None:
             journal.record(index, "created", run_id)
         return Outcome(index, line, "created", run_id, None)
+    except JournalBroken as exc:
+        shared.stop.append(exc.message)
+        summary.broken = exc
+        if sent:  # the POST went out: its outcome is what the service says, not the journal
+            return Outcome(index, line, "unknown", None, f"sent, then {exc.message}")
+        return Outcome(index, line, "failed", None, f"not sent: {exc.message}")
     except OutcomeUnknown as exc:
-        if journal is not None:
-            journal.record(index, "unknown")
-        return Outcome(index, line, "unknown", None, exc.message)
+        return _finish(shared, Outcome(index, line, "unknown", None, exc.message))
     except (AuthRejected, Forbidden, NotAuthenticated) as exc:  # no point going on
-        stop.append(exc.message)
-        if journal is not None:
-            journal.record(index, "failed")
-        return Outcome(index, line, "failed", None, exc.message)
+        shared.stop.append(exc.message)
+        return _finish(shared, Outcome(index, line, "failed", None, exc.message))
     except RundctlError as exc:
-        if journal is not None:
-            journal.record(index, "failed")
-        return Outcome(index, line, "failed", None, exc.message)
+        return _finish(shared, Outcome(index, line, "failed", None, exc.message))
+
+
+def _finish(shared: Sending, outcome: Outcome) -> Outcome:
+    if shared.journal is not None:
+        shared.journal.record(outcome.position, outcome.status)
+    return outcome
+
+
+def _settle(shared: Sending, index: int, line: int, payload: dict[str, Any],
+            previous: Entry) -> Outcome | None:
+    """A record an earlier run sent without an answer: found (skipped), still settling
+    (unknown), or provably not created (None: send it)."""
+    run, listed = reconcile.recover(shared.client, shared.flow, shared.parent, payload,
+                                    shared.baseline, shared.claims)
+    if run is not None:
+        run_id = str(run.get("id"))
+        if shared.journal is not None:
+            shared.journal.record(index, "created", run_id)
+        return Outcome(index, line, "skipped", run_id, "created by an earlier run (found by lookup)")
+    if listed and shared.baseline.ids is None:
+        return Outcome(index, line, "unknown", None, "runs with this body exist and rundctl "
+                       "cannot tell whether an earlier run made one of them")
+    age = shared.clock() - previous.sent_at if previous.sent_at is not None else None
+    if age is not None and age < shared.settle:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                             time.gmtime(previous.sent_at + shared.settle))  # type: ignore[operator]
+        return Outcome(index, line, "unknown", None,
+                       f"sent {age:.0f} s ago without an answer; the service may still apply "
+                       f"it: run the same command again after {when}")
+    return None

@@ -76,18 +76,27 @@ class BulkRequest(NamedTuple):
 
 
 def create_bulk(deps: Deps, conn: ConnSettings, request: BulkRequest,
-                emit: Callable[[Outcome], None]) -> Summary:
-    """Send a validated bulk plan with parallel workers; *emit* gets each record's outcome."""
+                emit: Callable[[Outcome], None], *, say: Say) -> Summary:
+    """Send a validated bulk plan with parallel workers; *emit* gets each record's outcome.
+
+    The journal (if any) is opened and locked before anything is sent; a journal that
+    could not be written is in ``Summary.broken``.
+    """
     from rundctl import bulk
+    from rundctl import journal as journals
     from rundctl.client import Gate
 
-    journal = (bulk.Journal(request.journal, request.plan, request.flow, request.parent)
-               if request.journal else None)
+    def clock() -> float:
+        return deps.clock().timestamp()
+
+    journal = (bulk.open_journal(request.journal, request.plan, request.flow, request.parent,
+                                 clock=clock, say=say) if request.journal else None)
     try:
         with connect(deps, conn, pool=request.parallel) as client:
             client.gate = Gate(deps.monotonic, deps.sleep)
             return bulk.send_all(client, request.plan, flow=request.flow, parent=request.parent,
-                                 parallel=request.parallel, journal=journal, emit=emit)
+                                 parallel=request.parallel, journal=journal, emit=emit,
+                                 clock=clock, settle=journals.settle_seconds(deps.env))
     finally:
         if journal is not None:
             journal.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from rundctl import routes
+from rundctl import reconcile, routes
 from rundctl.client import (
     PERMISSION_FLOWS,
     PERMISSION_READ,
@@ -13,7 +13,8 @@ from rundctl.client import (
     GraphClient,
     Response,
 )
-from rundctl.errors import ApiErrorInfo, BadResponse, NotFound, OutcomeUnknown, RundctlError
+from rundctl.errors import ApiErrorInfo, BadResponse, NotFound, OutcomeUnknown
+from rundctl.reconcile import Baseline, Claims, LookupInconclusive
 
 MAX_TOP = 999
 
@@ -26,68 +27,51 @@ def create_run(
     *,
     on_recovered: Callable[[dict[str, Any]], object] | None = None,
     encoded: bytes | None = None,
+    baseline: Baseline | None = None,
+    claims: Claims | None = None,
 ) -> dict[str, Any]:
-    """POST the run. When the outcome is unknown, make ONE read-only check before giving up:
-    a run of the flow with the same displayName and startDateTime means it was created."""
-    path = (
-        routes.path("process_runs", flow=flow, run=parent)
-        if parent
-        else routes.path("flow_runs", flow=flow)
-    )
-    try:
-        resp = client.send("POST", client.url(path), body=encoded or payload, kind="create")
-    except OutcomeUnknown as unknown:
-        try:
-            found = find_existing(client, flow, payload)
-        except LookupInconclusive as failed:
-            unknown.message += f"; checking for the run did not work either ({failed.message})"
-            raise unknown from None
-        if found is None:
-            unknown.message += (
-                "; a lookup of the flow's runs found no run with this displayName and "
-                "startDateTime (yet)"
-            )
-            raise unknown from None
-        if on_recovered is not None:
-            on_recovered(found)
-        return found
-    if not isinstance(resp.body, dict) or "id" not in resp.body:
-        raise OutcomeUnknown(
-            f"the service answered HTTP {resp.status} without the created run",
-            hint=f"client-request-id {resp.client_request_id}; list the flow's runs to check",
-        )
-    return resp.body
+    """POST the run. When the outcome is unknown, look once (read-only) for a run this
+    command provably made (see :mod:`rundctl.reconcile`); otherwise raise OutcomeUnknown.
 
-
-RECONCILE_SCAN = 1000
-
-
-class LookupInconclusive(OutcomeUnknown):
-    """The check for an earlier create could not tell: never a reason to send again."""
-
-
-def find_existing(client: GraphClient, flow: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-    """The flow's run with this displayName and startDateTime, or None when there is none.
-
-    Raises LookupInconclusive when the lookup itself failed or could not finish: a run that
-    might exist must never be treated as missing (that would create it twice).
+    Without a *baseline*, one is taken first (the runs with this start that exist now).
     """
-    name, start = payload.get("displayName"), _time_key(payload.get("startDateTime"))
-    if start is None:
-        raise LookupInconclusive("the run has no startDateTime to look it up by")
-    params = {"$filter": f"startDateTime eq {payload['startDateTime']}", "$top": "100"}
+    if baseline is None:
+        start = payload.get("startDateTime")
+        baseline = (reconcile.snapshot(client, flow, parent, start, start)
+                    if isinstance(start, str) else Baseline.unknown())
     try:
-        items = client.iter_collection(routes.path("flow_runs", flow=flow), params)
-        for scanned, run in enumerate(items):
-            if run.get("displayName") == name and _time_key(run.get("startDateTime")) == start:
-                return run
-            if scanned >= RECONCILE_SCAN:
-                raise LookupInconclusive(f"looked at {RECONCILE_SCAN} runs without an answer")
-    except LookupInconclusive:
-        raise
-    except RundctlError as exc:
-        raise LookupInconclusive(f"the lookup failed: {exc.message}") from None
-    return None
+        resp = client.send("POST", client.url(reconcile.collection(flow, parent)),
+                           body=encoded or payload, kind="create")
+        body = resp.body
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
+            raise OutcomeUnknown(
+                f"the service answered HTTP {resp.status} without the created run",
+                hint=f"client-request-id {resp.client_request_id}; list the flow's runs to "
+                "check before running again",
+            )
+        return body
+    except OutcomeUnknown as unknown:
+        found = _recover(client, flow, parent, payload, baseline, claims or Claims(), unknown)
+    if on_recovered is not None:
+        on_recovered(found)
+    return found
+
+
+def _recover(client: GraphClient, flow: str, parent: str | None, payload: dict[str, Any],
+             baseline: Baseline, claims: Claims, unknown: OutcomeUnknown) -> dict[str, Any]:
+    try:
+        run, listed = reconcile.recover(client, flow, parent, payload, baseline, claims)
+    except LookupInconclusive as failed:
+        unknown.message += f"; checking for the run did not work either ({failed.message})"
+        raise unknown from None
+    if run is not None:
+        return run
+    if listed:
+        unknown.message += (f"; {listed} run(s) with this body exist, but rundctl cannot prove "
+                            "this command created any of them")
+    else:
+        unknown.message += "; a lookup found no run with this body (yet)"
+    raise unknown from None
 
 
 def get_run(client: GraphClient, run: str, flow: str | None = None) -> dict[str, Any]:

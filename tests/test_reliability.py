@@ -30,13 +30,18 @@ def create(server: ScriptedServer, *extra: str, env: dict[str, str] | None = Non
                     *extra], input=json.dumps(RUN).encode(), env=env)
 
 
+# Before a create, rundctl lists the runs with the same start (the baseline: runs that
+# existed before this command are never taken as its own when an answer is lost).
+BASELINE = Step(200, json={"value": []})
+
+
 def envelope(code: str) -> dict[str, object]:
     return {"error": {"code": code, "message": f"{code} happened",
                       "innerError": {"request-id": "req-77", "date": "2026-11-29T10:00:00"}}}
 
 
 def test_429_then_201_gives_one_run_two_posts_same_client_request_id(server) -> None:
-    server.queue(Step(429, json=envelope("TooManyRequests"), headers={"Retry-After": "1"}),
+    server.queue(BASELINE, Step(429, json=envelope("TooManyRequests"), headers={"Retry-After": "1"}),
                  Step(201, json=CREATED))
     proc = create(server)
     assert proc.returncode == 0, proc.stderr
@@ -49,7 +54,7 @@ def test_429_then_201_gives_one_run_two_posts_same_client_request_id(server) -> 
 
 
 def test_retry_after_an_hour_exits_8_at_once_naming_when_to_retry(server) -> None:
-    server.queue(Step(429, json=envelope("TooManyRequests"), headers={"Retry-After": "3600"}))
+    server.queue(BASELINE, Step(429, json=envelope("TooManyRequests"), headers={"Retry-After": "3600"}))
     started = time.monotonic()
     proc = create(server)
     assert proc.returncode == 8, proc.stderr
@@ -59,15 +64,15 @@ def test_retry_after_an_hour_exits_8_at_once_naming_when_to_retry(server) -> Non
 
 
 def test_500_not_applied_exits_9_after_one_post_and_one_lookup(server) -> None:
-    server.queue(Step(500, json=envelope("generalException")), Step(200, json={"value": []}))
+    server.queue(BASELINE, Step(500, json=envelope("generalException")), Step(200, json={"value": []}))
     proc = create(server)
     assert proc.returncode == 9, proc.stderr
-    assert server.count("POST") == 1 and server.count("GET") == 1
+    assert server.count("POST") == 1 and server.count("GET") == 2  # the baseline, the lookup
     assert "client-request-id" in proc.stderr and "sent at" in proc.stderr
 
 
 def test_500_applied_is_recovered_with_exit_0_and_one_post(server) -> None:
-    server.queue(Step(500, json=envelope("generalException")),
+    server.queue(BASELINE, Step(500, json=envelope("generalException")),
                  Step(200, json={"value": [{**CREATED, "startDateTime": "2026-11-01T10:00:00.000Z"}]}))
     proc = create(server)
     assert proc.returncode == 0, proc.stderr
@@ -78,7 +83,7 @@ def test_500_applied_is_recovered_with_exit_0_and_one_post(server) -> None:
 
 @pytest.mark.parametrize("action", ["close_before_response", "close_mid_body", "truncated_body"])
 def test_connection_lost_after_send_is_one_post_and_no_traceback(server, action) -> None:
-    server.queue(Step(201, json=CREATED, action=action), Step(200, json={"value": []}))
+    server.queue(BASELINE, Step(201, json=CREATED, action=action), Step(200, json={"value": []}))
     proc = create(server)
     assert proc.returncode == 9, proc.stderr
     assert server.count("POST") == 1
@@ -86,7 +91,7 @@ def test_connection_lost_after_send_is_one_post_and_no_traceback(server, action)
 
 
 def test_201_with_an_unreadable_body_is_reconciled(server) -> None:
-    server.queue(Step(201, body=b"<html>"), Step(200, json={"value": [CREATED]}))
+    server.queue(BASELINE, Step(201, body=b"<html>"), Step(200, json={"value": [CREATED]}))
     proc = create(server)
     assert proc.returncode == 0 and "recovered" in proc.stderr
     assert server.count("POST") == 1
@@ -135,7 +140,7 @@ def test_next_link_to_another_host_is_refused(server) -> None:
      (400, "invalidRequest", 7)],
 )
 def test_status_errors_show_graph_code_and_request_id(server, status, code, exit_code) -> None:
-    server.queue(Step(status, json=envelope(code), headers={"request-id": "req-77"}))
+    server.queue(BASELINE, Step(status, json=envelope(code), headers={"request-id": "req-77"}))
     proc = create(server, env={"RUNDCTL_TOKEN": "plain-token-value-123"})
     assert proc.returncode == exit_code, proc.stderr
     assert f"code: {code}" in proc.stderr and "request-id: req-77" in proc.stderr
@@ -215,7 +220,7 @@ def test_ctrl_c_during_a_create_says_it_was_in_flight(server) -> None:
     import signal
     import subprocess
 
-    server.queue(Step(201, json=CREATED, delay=20))
+    server.queue(BASELINE, Step(201, json=CREATED, delay=20))
     proc = subprocess.Popen(
         [rundctl_exe(), "create", "--flow", FLOW, "-f", "-", "--endpoint", server.url],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -230,7 +235,7 @@ def test_ctrl_c_during_a_create_says_it_was_in_flight(server) -> None:
     _, err = proc.communicate(timeout=20)
     text = err.decode()
     assert proc.returncode == 130, text
-    crid = server.requests[0].headers["client-request-id"]
+    crid = next(r for r in server.requests if r.method == "POST").headers["client-request-id"]
     assert "a create was in flight" in text and crid in text
     assert "Traceback" not in text
 

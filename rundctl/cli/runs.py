@@ -148,10 +148,13 @@ def _bulk(deps: Deps, conn: ConnSettings, request: BulkRequest, output: str | No
         return 0
     progress = BulkProgress(deps, fmt, request.plan.total)
     try:
-        summary = ops.create_bulk(deps, conn, request, progress.emit)
+        summary = ops.create_bulk(deps, conn, request, progress.emit,
+                                  say=lambda text: say(deps, text))
     finally:
         progress.close()
     progress.summary(summary)
+    if summary.broken is not None:
+        raise summary.broken
     return int(summary.exit_code())
 
 
