@@ -14,7 +14,6 @@ update, which was already sent, it is outcome unknown.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -31,14 +30,17 @@ import requests.auth  # noqa: TID253
 import urllib3.exceptions
 import urllib3.response
 
+from rundctl import jsonio
 from rundctl.errors import (
     ApiErrorInfo,
     AuthRejected,
     BadResponse,
     Forbidden,
+    InvalidInput,
     NotFound,
     OutcomeUnknown,
     Rejected,
+    RundctlError,
     SecurityRefused,
     TemporaryFailure,
 )
@@ -169,9 +171,9 @@ def parse_error(status: int, headers: Mapping[str, str], raw: bytes) -> ApiError
         client_request_id=headers.get("client-request-id"),
         date=headers.get("Date"),
     )
-    try:
-        doc = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, ValueError):
+    try:  # the one strict reader: no RecursionError, no NaN, no lone surrogate gets through
+        doc = jsonio.loads_service(raw) if raw.strip(b" \t\r\n") else None
+    except InvalidInput:
         doc = None
     error = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(error, dict):
@@ -206,13 +208,68 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+# [user-info@] then a bracketed IP literal or a plain host, then an optional :port
+_NETLOC = r"(?:[^@/?#\s]*@)?(?:\[[0-9A-Za-z:.%_~-]+\]|[^\[\]:@/?#\s]+)(?::[0-9]*)?"
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an absolute http(s) URL, host normalised (lower case, IP
+    literals in their compressed form); None for anything that does not parse as one (a
+    port out of range or not a number, a broken IPv6 literal, no host, another scheme)."""
+    import ipaddress
+    import re
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not re.fullmatch(_NETLOC, parts.netloc):  # e.g. "[::1]x", which urlsplit lets through
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    try:
+        host = ipaddress.ip_address(host).compressed
+    except ValueError:
+        pass
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme]
+
+
 def same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
+    """Same scheme, host and port; False (never an exception) when either does not parse."""
+    oa, ob = origin(a), origin(b)
+    return oa is not None and oa == ob
 
-    def port(p: Any) -> int | None:
-        return p.port or {"https": 443, "http": 80}.get(p.scheme)
 
-    return (pa.scheme, pa.hostname, port(pa)) == (pb.scheme, pb.hostname, port(pb))
+def check_next_link(link: object, base_url: str) -> str:
+    """The ``@odata.nextLink`` to follow, or the error for one that must not be followed.
+
+    BadResponse (exit 11) when it is not a usable absolute http(s) URL: not a string, relative,
+    spaces or control characters, a bad port, a broken IPv6 literal. SecurityRefused (exit 10)
+    when it is one but points elsewhere (scheme, host or port) or carries user info.
+    """
+    if not isinstance(link, str) or not link:
+        raise BadResponse("unreadable response: @odata.nextLink is not a URL")
+    shown = safe_message(link[:200])
+    if any(ch.isspace() or not ch.isprintable() for ch in link):
+        raise BadResponse(f"unreadable response: @odata.nextLink contains spaces or control "
+                          f"characters ({shown})")
+    where = origin(link)
+    if where is None:
+        raise BadResponse(f"unreadable response: @odata.nextLink is not a valid absolute "
+                          f"http(s) URL ({shown})")
+    parts = urlsplit(link)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise SecurityRefused("@odata.nextLink carries user info; refusing to follow it")
+    if where != origin(base_url):
+        raise SecurityRefused(
+            f"@odata.nextLink points to another host ({safe_message(parts.netloc)}); "
+            "refusing to follow it"
+        )
+    return link
 
 
 class Gate:
@@ -536,38 +593,45 @@ class GraphClient:
         )
         if raw:
             self._log("< body " + raw[:2000].decode("utf-8", "replace"))
-        if 300 <= resp.status_code < 400:
-            error = self._redirect_error(resp.status_code, rheaders, kind, crid, sent_at)
-            raise AttemptFailed(Failure(sent=True, status=resp.status_code), error)
-        if resp.status_code >= 400:
-            error = self._status_error(resp.status_code, rheaders, raw, kind, permission, crid,
-                                       sent_at)
+        status = resp.status_code
+        if status < 200:  # http.client hands back any 1xx but 100 as if it were final
+            error = self._unreadable(kind, status, "an informational (1xx) answer instead of "
+                                     "a final one", crid, sent_at)
+            raise AttemptFailed(Failure(sent=True, status=status), error)
+        if 300 <= status < 400:
+            error = self._redirect_error(status, rheaders, kind, crid, sent_at)
+            raise AttemptFailed(Failure(sent=True, status=status), error)
+        if status >= 400:
+            error = self._status_error(status, rheaders, raw, kind, permission, crid, sent_at)
             wait = retry_after_seconds(rheaders, self.now().timestamp())
-            raise AttemptFailed(Failure(sent=True, status=resp.status_code, retry_after=wait),
-                                error)
+            raise AttemptFailed(Failure(sent=True, status=status, retry_after=wait), error)
         if unreadable is not None:  # an error status decided above; a success needs its body
-            msg = f"unreadable response from the service (HTTP {resp.status_code}): {unreadable}"
-            if kind != "read":
-                raise OutcomeUnknown(
-                    "outcome unknown: " + msg + "; it may have been applied",
-                    hint=_unknown_hint(crid, sent_at),
-                ) from None
-            raise BadResponse(msg, hint="run the command again with --debug") from None
+            raise self._unreadable(kind, status, str(unreadable), crid, sent_at)
         parsed: Any = None
-        if raw.strip():
+        if raw.strip(b" \t\r\n"):
             try:
-                parsed = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                msg = f"unreadable response from the service (HTTP {resp.status_code}, not JSON)"
-                if kind != "read":
-                    raise OutcomeUnknown(
-                        "outcome unknown: " + msg + "; it may have been applied",
-                        hint=_unknown_hint(crid, sent_at),
-                    ) from None
-                raise BadResponse(msg, hint="run the command again with --debug") from None
-        return Response(
-            resp.status_code, rheaders, parsed, crid, rheaders.get("request-id"), sent_at
-        )
+                parsed = jsonio.loads_service(raw, max_bytes=self.max_response_bytes)
+            except InvalidInput as exc:
+                raise self._unreadable(kind, status, _problems_text(exc), crid, sent_at) from None
+        if kind == "create" and status in (200, 201) and not _has_id(parsed):
+            raise OutcomeUnknown(
+                f"outcome unknown: the service answered HTTP {status} without the id of what "
+                "it created, so it may have been applied",
+                hint=_unknown_hint(crid, sent_at),
+            )
+        return Response(status, rheaders, parsed, crid, rheaders.get("request-id"), sent_at)
+
+    def _unreadable(
+        self, kind: Kind, status: int, reason: str, crid: str, sent_at: float
+    ) -> RundctlError:
+        """A success (or odd) answer that cannot be read: exit 11 on a read; on a create or
+        update, which the service received, outcome unknown (exit 9)."""
+        what = f"HTTP {status}, not JSON" if 200 <= status < 300 else f"HTTP {status}"
+        msg = f"unreadable response from the service ({what}): {reason}"
+        if kind != "read":
+            return OutcomeUnknown("outcome unknown: " + msg + "; it may have been applied",
+                                  hint=_unknown_hint(crid, sent_at))
+        return BadResponse(msg, hint="run the command again with --debug")
 
     def _read_body(
         self, resp: requests.Response, kind: Kind, crid: str, sent_at: float
@@ -638,7 +702,7 @@ class GraphClient:
         """A 3xx is never followed. For a read that is a refusal (exit 10); a create or update
         was already sent, and the service (or a proxy) may have applied it before answering
         (e.g. 303 See Other): outcome unknown (exit 9), so the caller looks before re-sending."""
-        where = f"HTTP {status} to {headers.get('Location', '?')}"
+        where = f"{status} to {headers.get('Location', '?')}"
         if kind != "read":
             info = ApiErrorInfo(status=status, request_id=headers.get("request-id"),
                                 client_request_id=headers.get("client-request-id") or crid,
@@ -758,16 +822,9 @@ class GraphClient:
             for item in value:
                 if isinstance(item, dict):
                     yield item
-            next_link = page.get("@odata.nextLink")
-            if next_link is None:
+            if page.get("@odata.nextLink") is None:
                 return
-            if not isinstance(next_link, str) or not next_link.startswith(("http://", "https://")):
-                raise BadResponse("unreadable response: @odata.nextLink is not an absolute URL")
-            if not same_origin(next_link, self.base_url):
-                raise SecurityRefused(
-                    f"@odata.nextLink points to another host ({urlsplit(next_link).netloc}); "
-                    "refusing to follow it"
-                )
+            next_link = check_next_link(page["@odata.nextLink"], self.base_url)
             if next_link in seen:
                 raise BadResponse("the service returned the same page link twice (a page loop)")
             seen.add(next_link)
@@ -781,6 +838,20 @@ def _raw_reader(resp: requests.Response) -> Callable[[], bytes]:
     if isinstance(raw, urllib3.response.BaseHTTPResponse):
         return lambda: raw.read1(_READ_CHUNK, decode_content=False)
     return lambda: raw.read(_READ_CHUNK)
+
+
+def _has_id(body: object) -> bool:
+    """A created entity: a JSON object with a non-empty string ``id``."""
+    if not isinstance(body, dict):
+        return False
+    value = body.get("id")
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _problems_text(exc: InvalidInput) -> str:
+    first = str(exc.problems[0]) if exc.problems else exc.message
+    more = len(exc.problems) - 1
+    return first + (f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else "")
 
 
 def _refresh(auth: requests.auth.AuthBase) -> bool:

@@ -5,8 +5,12 @@ NaN/Infinity, no non-finite numbers, no lone surrogates, nesting at most ``MAX_D
 document at most ``MAX_DOCUMENT_BYTES``. Every failure is an :class:`InvalidInput` carrying
 every problem found, each with a JSON path and, for NDJSON, the line number.
 
-Pure apart from reading the binary stream it is given (and the file named by ``@FILE`` in
-:func:`parse_json_arg`). Imports nothing from the project but ``errors``.
+Bodies from the service go through the same reader, :func:`loads_service`, with limits of
+their own (``RESPONSE_MAX_DEPTH``, ``RESPONSE_MAX_BYTES``).
+
+Every scan is linear in the input (benchmarks/json_worst.py). Pure apart from reading the
+binary stream it is given (and the file named by ``@FILE`` in :func:`parse_json_arg`).
+Imports nothing from the project but ``errors``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from rundctl.errors import InvalidInput, Problem
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_DEPTH = 32
+# A service body: a page of runs whose statistics may be MAX_DEPTH deep, with room to spare.
+RESPONSE_MAX_DEPTH = 64
+RESPONSE_MAX_BYTES = 64 * 1024 * 1024
 
 _MAX_PROBLEMS = 100  # bulk input: stop collecting after this many, so garbage fails fast
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -155,20 +162,47 @@ def _located(lineno: int, colno: int, message: str, line: int | None) -> Problem
     return Problem("", f"column {colno}: {message}", line)
 
 
-def _too_deep_at(text: str) -> int | None:
-    """Offset of the first bracket nested deeper than MAX_DEPTH, scanning iteratively."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+def _too_deep_at(text: str, max_depth: int = MAX_DEPTH) -> int | None:
+    """Offset of the first bracket nested deeper than ``max_depth``, scanning iteratively."""
+    if text.count("[") + text.count("{") <= max_depth:
         return None
     depth = 0
     for match in re.finditer(_LEXEME, text):
         char = text[match.start()]
         if char in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
+            if depth > max_depth:
                 return match.start()
         elif char in "]}":
             depth = max(depth - 1, 0)
     return None
+
+
+def _deeper_than(value: object, max_depth: int) -> bool:
+    """True when a parsed value nests arrays/objects more than ``max_depth`` levels deep.
+
+    Iterative, and it visits containers only, so it costs far less than scanning the text.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children: Iterable[object] = node.values() if isinstance(node, dict) else node \
+            if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= max_depth:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _depth_problem(text: str, line: int | None, max_depth: int) -> Problem | None:
+    """The "nesting is deeper" problem at the first too-deep bracket, or None."""
+    deep = _too_deep_at(text, max_depth)
+    if deep is None:
+        return None
+    lineno, colno = _position(text, deep)
+    return _located(lineno, colno, f"nesting is deeper than {max_depth} levels", line)
 
 
 def _friendly(msg: str) -> str:
@@ -179,18 +213,17 @@ def _friendly(msg: str) -> str:
     return msg
 
 
-def _analyse(text: str, line: int | None) -> tuple[object, list[Problem], int | None]:
+def _analyse(
+    text: str, line: int | None, max_depth: int = MAX_DEPTH
+) -> tuple[object, list[Problem], int | None]:
     """Parse one JSON text strictly.
 
     Returns ``(value, problems, syntax_error_line)``: the last is the (1-based, within
     ``text``) line of a JSON syntax error, or None when the text is well-formed JSON.
+    Nesting deeper than ``max_depth`` is reported (with its position) before any syntax
+    error. The C parser runs first; the text is scanned for the position only when the
+    nesting is too deep or the text is not JSON, so a well-formed text is never scanned.
     """
-    deep = _too_deep_at(text)
-    if deep is not None:
-        lineno, colno = _position(text, deep)
-        problem = _located(lineno, colno, f"nesting is deeper than {MAX_DEPTH} levels", line)
-        return None, [problem], None
-
     dups: list[tuple[dict[str, object], list[str]]] = []
     bads: list[_Bad] = []
 
@@ -233,10 +266,18 @@ def _analyse(text: str, line: int | None) -> tuple[object, list[Problem], int | 
             parse_int=parse_int,
         )
     except json.JSONDecodeError as exc:
+        deep = _depth_problem(text, line, max_depth)
+        if deep is not None:
+            return None, [deep], None
         problem = _located(exc.lineno, exc.colno, _friendly(exc.msg), line)
         return None, [problem], exc.lineno
-    except RecursionError:  # unreachable after the depth scan; never let it escape
-        return None, [Problem("", f"nesting is deeper than {MAX_DEPTH} levels", line)], None
+    except RecursionError:  # far deeper than any limit: never let it escape
+        deep = _depth_problem(text, line, max_depth)
+        generic = Problem("", f"nesting is deeper than {max_depth} levels", line)
+        return None, [deep or generic], None
+    if text.count("[") + text.count("{") > max_depth and _deeper_than(value, max_depth):
+        deep = _depth_problem(text, line, max_depth)
+        return None, [deep or Problem("", f"nesting is deeper than {max_depth} levels", line)], None
 
     check_strings = re.search(_SURROGATE_HINT, text) is not None
     if not (dups or bads or check_strings):
@@ -295,6 +336,41 @@ def loads_strict(data: bytes | str, *, line: int | None = None) -> object:
     else:
         text = data
     value, problems, _ = _analyse(text, line)
+    if problems:
+        raise InvalidInput(problems)
+    return value
+
+
+def loads_service(
+    raw: bytes,
+    *,
+    max_bytes: int = RESPONSE_MAX_BYTES,
+    max_depth: int = RESPONSE_MAX_DEPTH,
+) -> object:
+    """Parse a JSON body from the service as strictly as input, with its own limits.
+
+    The same reader as :func:`loads_strict`: UTF-8 only (one BOM tolerated), no duplicate
+    keys (which ``id``?), no NaN/Infinity or out-of-range numbers, no lone surrogates (so
+    whatever rundctl prints from it is valid JSON and valid UTF-8), nesting at most
+    ``max_depth``, at most ``max_bytes``. Never raises anything but InvalidInput, with every
+    problem found; the client reports it as an unreadable response (exit 11) or, for a
+    create, as outcome unknown (exit 9).
+    """
+    if len(raw) > max_bytes:
+        raise InvalidInput([Problem("", f"the body is larger than {max_bytes} bytes")])
+    wide = _wide_encoding(raw)
+    if wide is not None:
+        raise InvalidInput([Problem("", f"the body is {wide}, not UTF-8")])
+    skip = len(_UTF8_BOM) if raw.startswith(_UTF8_BOM) else 0
+    try:
+        text = raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = skip + exc.start
+        message = f"the body is not valid UTF-8: byte 0x{raw[bad]:02X} at byte offset {bad}"
+        raise InvalidInput([Problem("", message)]) from None
+    if not text.strip(_WS_TEXT):
+        raise InvalidInput([Problem("", "the body is empty")])
+    value, problems, _ = _analyse(text, None, max_depth)
     if problems:
         raise InvalidInput(problems)
     return value
