@@ -10,12 +10,16 @@ no routes and no SQL.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import re
 import socket
 import socketserver
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,12 +42,27 @@ _MAX_LINE = 1024  # a chunk-size line or a trailer line
 _MAX_TRAILERS = 32
 _LINGER_SECONDS = 2.0  # after an error answer, read what the client still sends, then close
 _LINGER_BYTES = 2 * MAX_BODY
+_MAX_REJECTING = 16  # connections beyond the cap being answered 503 at a time; more are closed
+_REJECT_SECONDS = 1.0  # how long such a connection may take to send its request head
+_ACCEPT_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_FD_RESERVE = 32  # file descriptors kept for the database, logs and the rest of the process
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, and a bounded number of them.
+
+    At most ``max_connections`` are served at once (fewer if the file-descriptor limit is
+    low); up to ``_MAX_REJECTING`` more are answered ``503`` with ``Retry-After`` and closed,
+    and beyond that new connections are closed at once. A connection's request head must
+    arrive within ``idle_timeout`` of the previous answer (or of connecting), and its body
+    within ``idle_timeout`` of the head. When ``accept()`` fails for lack of descriptors the
+    loop backs off instead of spinning.
+    """
+
     daemon_threads = True
     block_on_close = False  # idle keep-alive connections must not hold up stop()
+    request_queue_size = 128  # listen() backlog: a burst of fresh connections is not reset
 
     def __init__(
         self,
@@ -52,16 +71,67 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         *,
         log: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        idle_timeout: float = 15.0,
+        max_connections: int = 100,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.api = api
         self.log = log
         self.clock = clock
+        self.idle_timeout = idle_timeout
+        self.max_connections = min(max_connections, _descriptor_budget())
         self.base_url = ""  # set by the owner once the port is known
-        self.connections: set[socket.socket] = set()
+        self.connections: set[socket.socket] = set()  # being served
+        self.rejecting: set[socket.socket] = set()  # being answered 503
         self.connections_lock = threading.Lock()
         self.log_lock = threading.Lock()
+        self._accept_failures = 0
+        self._stopping = threading.Event()
         super().__init__(address, SandboxRequestHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            accepted = super().get_request()
+        except OSError as exc:
+            if exc.errno in _ACCEPT_ERRORS:
+                # The listening socket stays readable, so retrying at once is a busy loop.
+                self._accept_failures += 1
+                self._stopping.wait(min(0.5, 0.005 * 2 ** min(self._accept_failures, 7)))
+            raise
+        self._accept_failures = 0
+        return accepted
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            if len(self.connections) < self.max_connections:
+                self.connections.add(request)
+            elif len(self.rejecting) < _MAX_REJECTING:
+                self.rejecting.add(request)
+            else:
+                request = None
+        if request is None:  # no thread, no answer: the cheapest way out of an overload
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        if request is None:
+            return
+        with self.connections_lock:
+            self.connections.discard(request)
+            self.rejecting.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets or times out is not news; anything else goes to the log."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError) or self.log is None:
+            return
+        self.write_log(traceback.format_exc().rstrip())
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        super().shutdown()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall.
@@ -72,7 +142,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     def close_connections(self) -> None:
         with self.connections_lock:
-            connections = list(self.connections)
+            connections = [*self.connections, *self.rejecting]
         for connection in connections:
             try:
                 connection.shutdown(socket.SHUT_RDWR)
@@ -96,27 +166,34 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     wbufsize = -1  # buffer each response and send it in one write (see handle_one_request)
     disable_nagle_algorithm = True  # with HTTP/1.1 keep-alive, Nagle adds ~40 ms per response
-    timeout = 300  # idle keep-alive connections are closed after this
     server: SandboxHTTPServer
+    linger = False  # set when the connection closes after an error answer
+    overloaded = False  # beyond the server's connection cap: answer 503 and close
+    deadline = 0.0  # time.monotonic() by which the current read must be done
+    patience = 15.0  # seconds for each deadline: the server's idle_timeout, or less if overloaded
 
     def version_string(self) -> str:
         return self.server_version
 
-    linger = False  # set when the connection closes after an error answer
-
     def setup(self) -> None:
-        super().setup()
         with self.server.connections_lock:
-            self.server.connections.add(self.connection)
+            self.overloaded = self.request in self.server.rejecting
+        self.patience = _REJECT_SECONDS if self.overloaded else self.server.idle_timeout
+        super().setup()
+        self.connection.settimeout(self.patience)
+        # Reads go through a deadline, not a per-recv timeout: a client dripping one byte at a
+        # time would otherwise keep a thread and a descriptor forever.
+        self.rfile.close()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        self.deadline = time.monotonic() + self.patience  # idle keep-alive + the request head
+        super().handle_one_request()
 
     def finish(self) -> None:
-        try:
-            super().finish()  # flushes the answer
-            if self.linger:
-                self._linger()
-        finally:
-            with self.server.connections_lock:
-                self.server.connections.discard(self.connection)
+        super().finish()  # flushes the answer
+        if self.linger:
+            self._linger()
 
     def _linger(self) -> None:
         """Close gracefully after refusing a request whose body was not read: stop sending,
@@ -177,6 +254,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
+        self.deadline = time.monotonic() + self.patience  # the body
         split = urlsplit(self.path)
         raw_segments = [s for s in split.path.split("/")]
         segments = [unquote(s) for s in raw_segments[1:]]
@@ -199,6 +277,17 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             client_request_id=client_request_id or str(uuid.uuid4()),
             remote=str(self.client_address[0]) if self.client_address else "",
         )
+        if self.overloaded:
+            busy = GraphError(
+                503,
+                "serviceNotAvailable",
+                "The sandbox is serving as many connections as it can; retry shortly.",
+                headers=[("Retry-After", "1")],
+            )
+            response = self.server.api.error_response(request, busy)
+            response.close = self.linger = True
+            self._respond(request, response, started)
+            return
         try:
             request.body = self._read_body()
         except GraphError as error:
@@ -274,6 +363,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._log(request, response, started)
             return
         payload, content_type = self._payload(request, response)
+        self.connection.settimeout(self.patience)  # writing to a client that does not read
         if response.close:
             self.close_connection = True
         self.send_response(response.status)
@@ -313,6 +403,36 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
 
 _UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a raw stream whose every read must finish by the handler's deadline."""
+
+    def __init__(self, sock: socket.socket, handler: SandboxRequestHandler) -> None:
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._handler.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the client took too long to send its request")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+def _descriptor_budget() -> int:
+    """How many connections the file-descriptor limit leaves room for."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 1 << 30
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    return max(1, int(soft) - _FD_RESERVE)
 
 
 def log_line(now: float, request: Request, response: Response, elapsed_ms: float) -> str:

@@ -45,6 +45,8 @@ class SandboxOptions(FaultOptions):
     run_seconds: float = 5.0  # runs made by `start` turn final after this long
     start_outcome: str = "completed"
     log: TextIO | None = None  # one line per request; None = silent
+    idle_timeout: float = 15.0  # seconds a connection may idle, or take to send a request
+    max_connections: int = 100  # served at once; more get 503 (capped by the fd limit too)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep  # for injected latency
 
@@ -61,6 +63,10 @@ class Sandbox:
             )
         if options.run_seconds < 0:
             raise ValueError("run_seconds must not be negative")
+        if not options.idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {options.idle_timeout}")
+        if options.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {options.max_connections}")
         options.check()
         self.options = options
         self._server: SandboxHTTPServer | None = None
@@ -98,7 +104,12 @@ class Sandbox:
                         clock=options.clock,
                     )
                     server = SandboxHTTPServer(
-                        (options.host, options.port), api, log=options.log, clock=options.clock
+                        (options.host, options.port),
+                        api,
+                        log=options.log,
+                        clock=options.clock,
+                        idle_timeout=options.idle_timeout,
+                        max_connections=options.max_connections,
                     )
                 except BaseException:
                     store.close()
