@@ -54,6 +54,31 @@ EPILOG = "\b\nExit codes:\n" + "\n".join(
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (CI cancel, ``docker stop``, a closed terminal): handled like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP end the command the way Ctrl-C does (the binary only)."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            try:
+                signal.signal(number, _on_signal)
+            except (OSError, ValueError):  # not the main thread, or not allowed here
+                pass
+
+
 class Escalated(Exception):
     """Carries Ctrl-C or a closed pipe past click (which would swallow them) to guarded()."""
 
@@ -89,9 +114,10 @@ def guarded(deps: Deps, work: Callable[[], object]) -> int:
     except RundctlError as exc:
         notes.report(deps, exc)
         return int(exc.exit_code)
-    except (KeyboardInterrupt, typer_exc.Abort):
-        notes.interrupted(deps)
-        return int(ExitCode.INTERRUPTED)
+    except (KeyboardInterrupt, typer_exc.Abort) as exc:
+        signum = getattr(exc, "signum", None)
+        notes.interrupted(deps, signum)
+        return 128 + signum if signum else int(ExitCode.INTERRUPTED)
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             return _bug(deps, exc)
@@ -269,6 +295,7 @@ def only_invoked(full: typer.Typer, argv: Sequence[str]) -> typer.Typer:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``rundctl`` program: run the command named in *argv* and exit with its status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    install_signal_handlers()
     if os.environ.get("_RUNDCTL_COMPLETE"):  # TAB pressed: register the shells' completers
         from typer._completion_classes import completion_init
 

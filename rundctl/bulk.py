@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from rundctl import reconcile, runs
 from rundctl.errors import (
@@ -31,15 +31,13 @@ from rundctl.errors import (
     OutcomeUnknown,
     Problem,
     RundctlError,
+    TemporaryFailure,
 )
 from rundctl.journal import SETTLE_SECONDS, Entry, Journal, JournalBroken
 from rundctl.journal import VERSION as JOURNAL_FORMAT
 from rundctl.model import Overrides, build_create_payload, timestamp_key
 from rundctl.reconcile import Baseline, Claims
 from rundctl.wire import encode_body
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 MAX_PROBLEMS = 100
 JOURNAL_VERSION = JOURNAL_FORMAT
@@ -217,6 +215,94 @@ class Sending(NamedTuple):
     stop: list[str]
 
 
+INTERRUPT_GRACE = 3.0  # after Ctrl-C/SIGTERM, how long requests in flight may still finish
+STALL_SECONDS = 120.0  # no request finished for this long: the service hangs; stop (exit 8)
+
+
+class _Workers:
+    """*size* daemon threads running *work(index, line, body)*; Ctrl-C never waits on them
+    for more than :data:`INTERRUPT_GRACE` (daemon threads do not hold the process open)."""
+
+    def __init__(self, size: int, work: Callable[[int, int, bytes], None],
+                 monotonic: Callable[[], float]) -> None:
+        import queue
+
+        self.work = work
+        self.monotonic = monotonic
+        self.tasks: queue.Queue[tuple[int, int, bytes] | None] = queue.Queue(maxsize=size * 2)
+        self.cond = threading.Condition()
+        self.in_flight: set[int] = set()
+        self.pending = 0
+        self.last_progress = monotonic()
+        self.errors: list[BaseException] = []
+        for n in range(size):
+            threading.Thread(target=self._run, name=f"rundctl-bulk-{n}", daemon=True).start()
+
+    def _run(self) -> None:
+        while (item := self.tasks.get()) is not None:
+            with self.cond:
+                self.in_flight.add(item[0])
+            try:
+                self.work(*item)
+            except BaseException as exc:  # a bug in a worker: re-raised by the main thread
+                self.errors.append(exc)
+            finally:
+                with self.cond:
+                    self.in_flight.discard(item[0])
+                    self.pending -= 1
+                    self.last_progress = self.monotonic()
+                    self.cond.notify_all()
+
+    def _check(self, stall: float) -> None:
+        if self.errors:
+            raise self.errors[0]
+        if self.in_flight and self.monotonic() - self.last_progress > stall:
+            raise _Stalled(stall)
+
+    def put(self, item: tuple[int, int, bytes], stall: float) -> None:
+        import queue
+
+        with self.cond:
+            self.pending += 1
+        while True:
+            self._check(stall)
+            try:
+                self.tasks.put(item, timeout=0.25)
+                return
+            except queue.Full:
+                continue
+
+    def join(self, stall: float) -> None:
+        with self.cond:
+            while self.pending:
+                self._check(stall)
+                self.cond.wait(0.25)
+        self._check(stall)
+
+    def settle(self, grace: float) -> set[int]:
+        """Let requests in flight finish for up to *grace* s; the ones still out."""
+        import queue
+
+        while True:  # nothing queued is sent any more
+            try:
+                if self.tasks.get_nowait() is not None:
+                    with self.cond:
+                        self.pending -= 1
+            except queue.Empty:
+                break
+        end = self.monotonic() + grace
+        with self.cond:
+            while self.in_flight and self.monotonic() < end:
+                self.cond.wait(min(0.1, max(end - self.monotonic(), 0.01)))
+            return set(self.in_flight)
+
+
+class _Stalled(Exception):
+    def __init__(self, stall: float) -> None:
+        super().__init__(f"no request finished in {stall:.0f} s")
+        self.stall = stall
+
+
 def send_all(
     client: Any,
     plan: Plan,
@@ -228,45 +314,48 @@ def send_all(
     emit: Callable[[Outcome], None],
     clock: Callable[[], float] = time.time,
     settle: float = SETTLE_SECONDS,
+    monotonic: Callable[[], float] = time.monotonic,
+    stall: float = STALL_SECONDS,
 ) -> Summary:
     """Pass 2: send every spooled body with *parallel* workers; report each outcome.
 
     A journal that cannot be written stops the sending; the summary then carries the
-    error in ``broken`` (the caller reports it after the summary).
+    error in ``broken`` (the caller reports it after the summary). Ctrl-C (or SIGTERM)
+    stops sending at once; requests in flight get :data:`INTERRUPT_GRACE` s to finish and
+    stay "sending" (unknown) in the journal otherwise. A service that answers nothing for
+    *stall* s stops the bulk with exit 8 (resumable with the journal).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     shared = Sending(client, flow, parent, journal, _baseline(client, plan, flow, parent, journal),
                      Claims(journal.claimed() if journal else ()), clock, settle, [])
     summary = Summary(plan.total)
     lock = threading.Lock()
-    window = threading.BoundedSemaphore(parallel * 2)
 
     def one(index: int, line: int, body: bytes) -> None:
-        try:
-            outcome = _send_one(shared, index, line, body, summary)
-            with lock:
-                summary.add(outcome)
-                emit(outcome)
-        finally:
-            window.release()
+        outcome = _send_one(shared, index, line, body, summary)
+        with lock:
+            summary.add(outcome)
+            emit(outcome)
 
-    futures: list[Future[None]] = []
-    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="rundctl-bulk")
+    workers = _Workers(parallel, one, monotonic)
     try:
-        for index, line, body in iter_spool(plan):
-            window.acquire()
-            futures.append(pool.submit(one, index, line, body))
-            futures = [f for f in futures if not f.done()]
-        for future in futures:
-            future.result()
+        for item in iter_spool(plan):
+            if shared.stop:
+                break
+            workers.put(item, stall)
+        workers.join(stall)
+    except _Stalled as stalled:
+        shared.stop.append(str(stalled))
+        workers.settle(0)
+        raise TemporaryFailure(
+            f"the service stopped answering: {stalled} ({summary.done} of {plan.total} records "
+            "done); stopped sending",
+            hint="requests still out may have been applied: run the same command again with "
+            "--journal to finish exactly once" if journal else "run again later; without "
+            "--journal a re-run creates the created records again") from None
     except BaseException:
-        # Ctrl-C (or a bug): send nothing more; requests already in flight finish and are
-        # journaled, so a re-run with the journal knows exactly where things stand.
         shared.stop.append("interrupted")
-        pool.shutdown(wait=True, cancel_futures=True)
+        workers.settle(INTERRUPT_GRACE)
         raise
-    pool.shutdown(wait=True)
     return summary
 
 

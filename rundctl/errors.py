@@ -33,7 +33,9 @@ class ExitCode(enum.IntEnum):
     WAIT_WARNINGS = 15
     WAIT_UNKNOWN_STATUS = 16
     WAIT_TIMEOUT = 17
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
     BROKEN_PIPE = 141
 
 
@@ -56,7 +58,9 @@ EXIT_CODE_TABLE: tuple[tuple[int, str, str], ...] = (
     (15, "wait: run ended completedWithWarnings and --fail-on warnings was given", "-"),
     (16, "wait: run ended in a status rundctl does not know", "-"),
     (17, "wait: timed out with the run still running", "-"),
+    (129, "interrupted by SIGHUP (the terminal closed); handled like Ctrl-C", "-"),
     (130, "interrupted", "-"),
+    (143, "interrupted by SIGTERM (CI cancel, docker stop); handled like Ctrl-C", "-"),
     (141, "stdout closed early (e.g. | head)", "-"),
 )
 

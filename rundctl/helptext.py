@@ -106,6 +106,9 @@ ENVIRONMENT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
          "(default 60s); a longer one exits 8 with the time to retry."),
         ("RUNDCTL_CI_ANNOTATIONS", "--ci-annotations: auto (default) or off; see "
          "'rundctl help ci'."),
+        ("RUNDCTL_SETTLE_SECONDS", "bulk --journal: how long after sending a create whose "
+         "answer was lost rundctl waits before a lookup that finds nothing may count as "
+         "'not created' (default 60; for test rigs)."),
     )),
     ("Profiles and files", (
         ("RUNDCTL_PROFILE", "--profile: the [profiles.NAME] table of config.toml to use."),

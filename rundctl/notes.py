@@ -63,10 +63,18 @@ def annotate(deps: Deps, message: str, details: list[str], hint: str | None) -> 
             pass
 
 
-def interrupted(deps: Deps) -> None:
-    """Ctrl-C: say so, and whether a create was in flight (it may have been applied)."""
-    deps.stderr.write(INTERRUPTED + in_flight_note(deps))
-    deps.stderr.flush()
+def interrupted(deps: Deps, signum: int | None = None) -> None:
+    """Ctrl-C (or SIGTERM/SIGHUP): say so, and whether a create was in flight."""
+    head = INTERRUPTED
+    if signum:
+        import signal
+
+        head = f"rundctl: interrupted ({signal.Signals(signum).name})\n"
+    try:
+        deps.stderr.write(head + in_flight_note(deps))
+        deps.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def in_flight_note(deps: Deps) -> str:
