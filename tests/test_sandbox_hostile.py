@@ -381,3 +381,43 @@ def test_conflicting_content_lengths_are_a_400(sandbox: Sandbox) -> None:
     received, closed = raw_exchange(sandbox, request)
     code, _, _ = reply_of(received)
     assert code == 400 and closed
+
+
+# ---------------------------------------------------------------------------------------------
+# #19: the Host header is not reflected into links unless it names the bound address (DNS rebinding)
+
+
+def links_for(sandbox: Sandbox, host: str) -> list[str]:
+    """Location, @odata.context and @odata.nextLink of a create and a paged list sent with *host*."""
+    body = json.dumps(run_body()).encode()
+    created = call(sandbox, "POST", f"/beta{RUNS}", body, headers={"Host": host})
+    assert created.status == 201, created.data
+    create(sandbox)
+    listed = call(sandbox, "GET", f"/beta{RUNS}?$top=1", headers={"Host": host}).json()
+    one = call(sandbox, "GET", f"{PUBLISHED}/{created.json()['id']}", headers={"Host": host}).json()
+    return [
+        created.headers["Location"],
+        created.json()["@odata.context"],
+        listed["@odata.context"],
+        listed["@odata.nextLink"],
+        one["@odata.context"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example:{port}", "evil.example", "127.0.0.1.evil.example:{port}", "127.0.0.1:1",
+     "localhost", "LOCALHOST.:{port}", "127.0.0.2:{port}"],
+)
+def test_a_foreign_host_header_is_not_reflected_into_links(sandbox: Sandbox, host: str) -> None:
+    port = urlsplit(sandbox.base_url).port
+    for link in links_for(sandbox, host.format(port=port)):
+        assert link.startswith(sandbox.base_url + "/"), link
+
+
+@pytest.mark.parametrize("host", ["localhost:{port}", "127.0.0.1:{port}", "LocalHost:{port}"])
+def test_a_host_header_naming_the_loopback_bind_is_kept(sandbox: Sandbox, host: str) -> None:
+    port = urlsplit(sandbox.base_url).port
+    shown = host.format(port=port).lower()
+    for link in links_for(sandbox, host.format(port=port)):
+        assert link.startswith(f"http://{shown}/"), link

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import io
+import ipaddress
 import json
 import re
 import socket
@@ -46,7 +47,6 @@ _MAX_REJECTING = 16  # connections beyond the cap being answered 503 at a time; 
 _REJECT_SECONDS = 1.0  # how long such a connection may take to send its request head
 _ACCEPT_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _FD_RESERVE = 32  # file descriptors kept for the database, logs and the rest of the process
-_HOST = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -80,7 +80,6 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.clock = clock
         self.idle_timeout = idle_timeout
         self.max_connections = min(max_connections, _descriptor_budget())
-        self.base_url = ""  # set by the owner once the port is known
         self.connections: set[socket.socket] = set()  # being served
         self.rejecting: set[socket.socket] = set()  # being answered 503
         self.connections_lock = threading.Lock()
@@ -88,6 +87,10 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self._accept_failures = 0
         self._stopping = threading.Event()
         super().__init__(address, SandboxRequestHandler)
+        host, port = address[0], int(self.server_address[1])
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{port}"
+        self.own_hosts, self.any_ip_host = _own_hosts(host, port)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         try:
@@ -299,8 +302,13 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         self._respond(request, response, started)
 
     def _origin(self) -> str:
-        host = (self.headers.get("Host") or "").strip()
-        if host and _HOST.fullmatch(host):
+        """Where links point: the Host header only when it names this server's own address
+        (a hostile page resolving its own name to 127.0.0.1 must not be echoed, DNS
+        rebinding); otherwise the bound address."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host in self.server.own_hosts or (
+            self.server.any_ip_host and _is_ip_host(host, self.server.server_port)
+        ):
             return f"http://{host}"
         return self.server.base_url
 
@@ -421,6 +429,40 @@ class _DeadlineReader(io.RawIOBase):
             raise TimeoutError("the client took too long to send its request")
         self._sock.settimeout(remaining)
         return self._sock.recv_into(buffer)
+
+
+def _own_hosts(host: str, port: int) -> tuple[frozenset[str], bool]:
+    """The ``host:port`` values a Host header may carry to be reflected into links, and
+    whether any IP literal with the port qualifies too (a wildcard bind, ``0.0.0.0``/``::``).
+
+    The bound address; for a loopback or wildcard bind also ``localhost``; for a ``localhost``
+    bind also ``127.0.0.1`` and ``::1``.
+    """
+    host = host.lower()
+    names = {host}
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    loopback = host == "localhost" or (address is not None and address.is_loopback)
+    wildcard = address is not None and address.is_unspecified
+    if loopback or wildcard:
+        names.add("localhost")
+    if host == "localhost":
+        names |= {"127.0.0.1", "::1"}
+    return frozenset(f"[{name}]:{port}" if ":" in name else f"{name}:{port}" for name in names), wildcard
+
+
+def _is_ip_host(host: str, port: int) -> bool:
+    """Whether a Host header is an IP literal (never subject to DNS rebinding) with *port*."""
+    name, colon, given = host.rpartition(":")
+    if not colon or given != str(port):
+        return False
+    try:
+        ipaddress.ip_address(name.removeprefix("[").removesuffix("]") if name.startswith("[") else name)
+    except ValueError:
+        return False
+    return name.startswith("[") == (":" in name)
 
 
 def _descriptor_budget() -> int:

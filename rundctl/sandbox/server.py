@@ -114,9 +114,6 @@ class Sandbox:
                 except BaseException:
                     store.close()
                     raise
-                host, port = options.host, int(server.server_address[1])
-                shown = f"[{host}]" if ":" in host else host
-                server.base_url = f"http://{shown}:{port}"
                 self._store, self._server = store, server
             return self._server
 
