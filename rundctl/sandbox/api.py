@@ -22,7 +22,7 @@ from rundctl.errors import InvalidInput
 from rundctl.sandbox import faults, odata, views
 from rundctl.sandbox.backend import RunBackend
 from rundctl.sandbox.messages import GraphError, Request, Response, bad_request
-from rundctl.sandbox.store import Scope, StoredRun
+from rundctl.sandbox.store import Scope, StoredRun, StoreUnavailable
 from rundctl.sandbox.views import PUBLISHED_PROPERTIES, SEED_PROPERTIES
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -104,6 +104,7 @@ class SandboxApi:
     # -- dispatch ------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        mark = self.backend.commits()
         try:
             self._authorize(request)
             handler, params = self._route(request)
@@ -112,6 +113,9 @@ class SandboxApi:
             return self.error_response(request, error)
         except odata.QueryError as exc:
             return self.error_response(request, GraphError(400, "BadRequest", str(exc)))
+        except StoreUnavailable as exc:
+            written = self.backend.commits() != mark and request.method not in ("GET", "HEAD")
+            return self.error_response(request, _store_error(exc, written=written))
         except Exception:
             if self.log is not None:
                 self.log.write(traceback.format_exc())
@@ -304,6 +308,21 @@ class SandboxApi:
         view = views.published_view if published else views.seed_view
         body["value"] = [odata.apply_select(view(run), query.select) for run in page.runs]
         return Response(200, body)
+
+
+def _store_error(exc: StoreUnavailable, *, written: bool) -> GraphError:
+    """503 + Retry-After when SQLite refused before this request wrote anything (a retry is
+    safe); 500 ("outcome unknown") only if the request had already committed a change."""
+    if written:
+        return GraphError(
+            500, "generalException", f"The sandbox's database failed after a change was stored ({exc})."
+        )
+    return GraphError(
+        503,
+        "serviceNotAvailable",
+        f"The sandbox's database is unavailable ({exc}); nothing was stored. Retry shortly.",
+        headers=faults.retry_headers(1.0),
+    )
 
 
 def _seed_entity(request: Request, run: StoredRun, select: tuple[str, ...] | None = None) -> dict[str, Any]:

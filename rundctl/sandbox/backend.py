@@ -91,9 +91,9 @@ class RunBackend:
         assert isinstance(patch, dict)
         merged = {**model.merge_patch(run.body, patch), "id": run.id}
         # An explicit status wins over the pending outcome of a `start` run.
-        self.store.update(run.id, merged, keep_schedule="status" not in patch)
-        updated = self.store.get(run.id)
-        assert updated is not None
+        updated = self.store.update(run.id, merged, keep_schedule="status" not in patch)
+        if updated is None:  # removed meanwhile by someone sharing the database file
+            raise run_not_found(run_id, flow)
         return updated
 
     def page(self, scope: Scope, query: odata.ListQuery) -> Page:
@@ -115,6 +115,10 @@ class RunBackend:
             runs = runs[: query.top]
             cursor = runs[-1].cursor(query.descending)
         return Page(runs, count, cursor)
+
+    def commits(self) -> int:
+        """Writes committed so far by this thread: a handler's mark for "was anything written"."""
+        return self.store.commits()
 
     def count(self, scope: Scope, where: odata.Expr | None) -> int:
         self.settle()

@@ -41,6 +41,7 @@ class SandboxOptions(FaultOptions):
     host: str = "127.0.0.1"
     port: int = 8765  # 0 = ephemeral
     db: str = ":memory:"  # a file path or ":memory:"
+    db_busy_timeout: float = 10.0  # seconds to wait for another writer; then 503 Retry-After
     require_token: str | None = None  # then every request needs "Authorization: Bearer <it>"
     run_seconds: float = 5.0  # runs made by `start` turn final after this long
     start_outcome: str = "completed"
@@ -87,7 +88,8 @@ class Sandbox:
                 if options.db != ":memory:":
                     Path(options.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
                 store = RunStore(
-                    options.db if options.db == ":memory:" else str(Path(options.db).expanduser())
+                    options.db if options.db == ":memory:" else str(Path(options.db).expanduser()),
+                    busy_timeout=options.db_busy_timeout,
                 )
                 try:
                     backend = RunBackend(

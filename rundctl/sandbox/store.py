@@ -47,6 +47,11 @@ _SQL_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _COLUMNS = {"status": "status", "startDateTime": "start_key"}
 
 
+class StoreUnavailable(Exception):
+    """SQLite could not do it now (busy, locked, full, I/O error) and nothing was committed:
+    the transaction, if one was open, has been rolled back."""
+
+
 @dataclass(frozen=True)
 class StoredRun:
     id: str
@@ -85,13 +90,14 @@ def compile_filter(expr: Expr, params: list[object]) -> str:
 class RunStore:
     """Runs and flows in one SQLite database (a file path or ``:memory:``)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         import sqlite3
 
         self.path = path
         self._lock = threading.RLock()
+        self._local = threading.local()  # commits made by the current thread
         self._db: sqlite3.Connection = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=10.0
+            path, check_same_thread=False, isolation_level=None, timeout=busy_timeout
         )
         self._db.row_factory = sqlite3.Row
         if path != ":memory:" and not path.startswith("file::memory:"):
@@ -103,16 +109,42 @@ class RunStore:
         with self._lock:
             self._db.close()
 
+    def commits(self) -> int:
+        """How many transactions this thread has committed (to tell "nothing was written")."""
+        return int(getattr(self._local, "commits", 0))
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a failure anywhere in it, COMMIT included, rolls it back
+        (the connection is never left inside a transaction) and SQLite's operational errors
+        become :class:`StoreUnavailable`."""
+        import sqlite3
+
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StoreUnavailable(str(exc)) from exc
+                raise
+            self._local.commits = self.commits() + 1
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        import sqlite3
+
+        with self._lock:
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(str(exc)) from exc
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -150,19 +182,24 @@ class RunStore:
             db.execute("INSERT OR IGNORE INTO flows (id, first_seen) VALUES (?, ?)", (flow_id, now))
         return StoredRun(run_id, flow_id, parent_id, int(seq), key, body, due_at, outcome)
 
-    def update(self, run_id: str, body: dict[str, Any], *, keep_schedule: bool = True) -> None:
-        """Replace a run's body; ``keep_schedule=False`` cancels a pending ``start`` outcome."""
+    def update(self, run_id: str, body: dict[str, Any], *, keep_schedule: bool = True) -> StoredRun | None:
+        """Replace a run's body; ``keep_schedule=False`` cancels a pending ``start`` outcome.
+
+        Returns the run as stored (read in the same transaction), None if there is none.
+        """
         with self._transaction() as db:
             db.execute(
                 "UPDATE runs SET body = ?, status = ?, start_key = ?,"
                 " due_at = CASE WHEN ? THEN due_at END WHERE id = ?",
                 (_dumps(body), str(body.get("status", "")), _key_of(body), keep_schedule, run_id),
             )
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else _run(row)
 
     def due(self, now: float) -> list[StoredRun]:
         """Runs made by ``start`` whose outcome is due (read lazily, no timer thread)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT * FROM runs WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY seq", (now,)
             ).fetchall()
         return [_run(row) for row in rows]
@@ -178,8 +215,8 @@ class RunStore:
         if flow_id is not None:
             sql += " AND flow_id = ?"
             params.append(flow_id)
-        with self._lock:
-            row = self._db.execute(sql, params).fetchone()
+        with self._reading() as db:
+            row = db.execute(sql, params).fetchone()
         return None if row is None else _run(row)
 
     def list_runs(
@@ -204,8 +241,8 @@ class RunStore:
             sql += " WHERE " + " AND ".join(clauses)
         sql += f" ORDER BY start_key {direction}, seq {direction} LIMIT ? OFFSET ?"
         params += [limit, offset]
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, params).fetchall()
         return [_run(row) for row in rows]
 
     def count(self, scope: Scope, *, where: Expr | None = None) -> int:
@@ -213,19 +250,19 @@ class RunStore:
         sql = "SELECT COUNT(*) FROM runs"
         if clauses:  # fixed SQL fragments; every value is a bound parameter
             sql += " WHERE " + " AND ".join(clauses)
-        with self._lock:
-            (total,) = self._db.execute(sql, params).fetchone()
+        with self._reading() as db:
+            (total,) = db.execute(sql, params).fetchone()
         return int(total)
 
     def flows(self) -> list[tuple[str, float]]:
         """Every flow a run was created in, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT id, first_seen FROM flows ORDER BY first_seen, id")
+        with self._reading() as db:
+            rows = db.execute("SELECT id, first_seen FROM flows ORDER BY first_seen, id")
             return [(str(r["id"]), float(r["first_seen"])) for r in rows.fetchall()]
 
     def flow(self, flow_id: str) -> tuple[str, float] | None:
-        with self._lock:
-            row = self._db.execute("SELECT id, first_seen FROM flows WHERE id = ?", (flow_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT id, first_seen FROM flows WHERE id = ?", (flow_id,)).fetchone()
         return None if row is None else (str(row["id"]), float(row["first_seen"]))
 
     @staticmethod
