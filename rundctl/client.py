@@ -44,7 +44,7 @@ from rundctl.errors import (
     SecurityRefused,
     TemporaryFailure,
 )
-from rundctl.redact import safe_message
+from rundctl.redact import ci_safe_line, safe_message
 from rundctl.retry import Failure, Kind, decide, outcome
 from rundctl.wire import RequestPlan, plan_request
 
@@ -784,8 +784,10 @@ class GraphClient:
         return "your token carries: " + (", ".join(granted) if granted else "no roles or scopes")
 
     def _log(self, line: str) -> None:
+        """One --debug line: headers and body excerpts come from the server, so they are
+        neutralised (no escape sequence, no second line, no workflow command)."""
         if self.debug is not None:
-            self.debug(line)
+            self.debug(ci_safe_line(line))
 
     # -- operations ----------------------------------------------------------------------
 
