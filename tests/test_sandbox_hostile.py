@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import socket
 from collections.abc import Callable, Iterator
@@ -421,3 +422,75 @@ def test_a_host_header_naming_the_loopback_bind_is_kept(sandbox: Sandbox, host: 
     shown = host.format(port=port).lower()
     for link in links_for(sandbox, host.format(port=port)):
         assert link.startswith(f"http://{shown}/"), link
+
+
+# ---------------------------------------------------------------------------------------------
+# #21: timestamps before the year 1000 sort and filter in time order (4-digit, zero-padded years)
+
+ANCIENT = ["0001-01-01T00:00:00Z", "0999-01-01T00:00:00Z", "2024-05-01T10:00:00Z", "9999-12-31T23:00:00Z"]
+
+
+def starts(sandbox: Sandbox, path: str) -> list[str]:
+    seen: list[str] = []
+    while path:
+        reply = call(sandbox, "GET", path)
+        assert reply.status == 200, reply.data
+        page = reply.json()
+        seen += [run["startDateTime"] for run in page["value"]]
+        link = page.get("@odata.nextLink", "")
+        path = link.removeprefix(sandbox.base_url)
+    return seen
+
+
+def test_years_before_1000_sort_and_filter_in_time_order(sandbox: Sandbox) -> None:
+    for start in (ANCIENT[2], ANCIENT[1], ANCIENT[3], ANCIENT[0]):
+        create(sandbox, startDateTime=start, endDateTime=None, status="running")
+    newest_first = list(reversed(ANCIENT))
+    for path in (RUNS, PUBLISHED):
+        assert starts(sandbox, path) == newest_first
+        assert starts(sandbox, query(path, top="1")) == newest_first  # paging keeps the order
+        assert starts(sandbox, query(path, orderby="startDateTime asc", top="1")) == ANCIENT
+        for expression, expected in [
+            ("startDateTime ge 2000-01-01T00:00:00Z", newest_first[:2]),
+            ("startDateTime lt 1000-01-01T00:00:00Z", newest_first[2:]),
+            ("startDateTime ge 0998-12-31T23:00:00-01:00", newest_first[:3]),
+        ]:
+            assert starts(sandbox, query(path, filter=expression)) == expected, expression
+    count = call(sandbox, "GET", query(f"{PUBLISHED}/$count", filter="startDateTime le 0999-01-01T00:00:00Z"))
+    assert count.data == b"2"
+
+
+@pytest.mark.parametrize("literal", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"])
+def test_a_filter_time_beyond_the_calendar_is_a_400(sandbox: Sandbox, literal: str) -> None:
+    assert_bad_request(call(sandbox, "GET", query(RUNS, filter=f"startDateTime ge {literal}")),
+                       "not a valid DateTimeOffset")
+
+
+def test_times_the_sandbox_writes_have_four_digit_years(make_sandbox: Factory) -> None:
+    ancient = -30641760000.0  # 0999-01-01T00:00:00Z
+    log = io.StringIO()
+    sandbox = make_sandbox(clock=lambda: ancient, run_seconds=0, log=log)
+    assert call(sandbox, "POST", f"{PUBLISHED}/start").status == 202
+    (run,) = call(sandbox, "GET", PUBLISHED).json()["value"]
+    assert run["startDateTime"] == "0999-01-01T00:00:00.000000Z"
+    assert run["endDateTime"] == "0999-01-01T00:00:00.000000Z"
+    assert run["displayName"] == "Run 0999-01-01 00:00 UTC"
+    error = call(sandbox, "GET", f"{PUBLISHED}/{FLOW}").json()["error"]
+    assert error["innerError"]["date"] == "0999-01-01T00:00:00"
+    flows = call(sandbox, "GET", "/external/industryData/inboundFlows").json()["value"]
+    assert flows[0]["effectiveDateTime"] == "0999-01-01T00:00:00.000000Z"
+    assert log.getvalue().startswith("0999-01-01T00:00:00.000Z POST ")
+
+
+def test_keys_stored_by_an_older_sandbox_are_repaired(make_sandbox: Factory, tmp_path: Path) -> None:
+    sandbox = make_sandbox()
+    for start in ANCIENT:
+        create(sandbox, startDateTime=start, endDateTime=None, status="running")
+    sandbox.stop()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "sandbox.db") as db:  # as %Y wrote them on glibc
+        db.execute("UPDATE runs SET start_key = ltrim(start_key, '0')")
+    db.close()
+    again = make_sandbox()
+    assert starts(again, RUNS) == list(reversed(ANCIENT))

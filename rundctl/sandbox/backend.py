@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from rundctl import model
@@ -127,10 +126,10 @@ class RunBackend:
     def start(self) -> StoredRun:
         """A new run in the start flow, ``running`` until ``run_seconds`` from now."""
         now = self.clock()
-        started = datetime.fromtimestamp(now, UTC)
+        started = odata.iso_seconds(odata.utc(now))
         body: dict[str, Any] = {
             "id": str(uuid.uuid4()),
-            "displayName": f"Run {started:%Y-%m-%d %H:%M} UTC",
+            "displayName": f"Run {started[:10]} {started[11:16]} UTC",
             "startDateTime": odata.format_timestamp(now),
             "endDateTime": None,
             "status": "running",

@@ -23,7 +23,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +30,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from rundctl import __version__, jsonio
+from rundctl.sandbox import odata
 from rundctl.sandbox.api import SandboxApi, document_too_large
 from rundctl.sandbox.messages import GraphError, Request, Response
 
@@ -483,8 +483,8 @@ def log_line(now: float, request: Request, response: Response, elapsed_ms: float
     def safe(text: str) -> str:
         return _UNSAFE.sub(lambda m: quote(m.group(), safe=""), text) or "-"
 
-    moment = datetime.fromtimestamp(now, UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = odata.utc(now)
+    stamp = f"{odata.iso_seconds(moment)}.{moment.microsecond // 1000:03d}Z"
     status = "-" if response.drop else str(response.status)
     crid = (request.headers.get("client-request-id") or "").strip()
     line = (

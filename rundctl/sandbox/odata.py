@@ -45,6 +45,10 @@ class QueryError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # Timestamps
+#
+# Every timestamp the sandbox writes or compares goes through iso_seconds(): the year always has
+# four digits. strftime("%Y") does not pad years before 1000 on glibc ("999-01-01"), and such a
+# key sorts after "2024-..." as a string, i.e. as the newest run.
 
 
 _TIMESTAMP = re.compile(
@@ -67,18 +71,31 @@ def start_key(timestamp: str) -> str | None:
         moment = datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
         )
-    except ValueError:
+        if zone not in ("Z", "z"):
+            sign = 1 if zone[0] == "+" else -1
+            moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    except (ValueError, OverflowError):  # no such date, or beyond 0001-9999 once in UTC
         return None
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
     digits = (fraction or "")[:7].ljust(7, "0")
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{digits}Z"
+    return f"{iso_seconds(moment)}.{digits}Z"
+
+
+def iso_seconds(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` with a four-digit year, whatever the platform's strftime does."""
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
+
+
+def utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
 
 
 def format_timestamp(moment: float) -> str:
     """A POSIX time as Graph writes a DateTimeOffset: ``2024-05-01T10:00:00.000000Z``."""
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = utc(moment)
+    return f"{iso_seconds(when)}.{when.microsecond:06d}Z"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,6 +104,19 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._repair_keys()
+
+    def _repair_keys(self) -> None:
+        """Recompute sort keys written without a four-digit year (earlier sandboxes used
+        strftime("%Y"), which writes year 999 as "999"), so old databases sort right too."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id, body FROM runs WHERE start_key <> ''"
+                " AND start_key NOT GLOB '[0-9][0-9][0-9][0-9]-*'"
+            ).fetchall()
+            for row in rows:
+                key = _key_of(json.loads(row["body"]))
+                db.execute("UPDATE runs SET start_key = ? WHERE id = ?", (key, row["id"]))
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,6 @@ are in :mod:`.backend`). The shapes follow the published industryData types (doc
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from rundctl.sandbox import odata
@@ -156,7 +155,7 @@ def error_envelope(
     body["innerError"] = {
         **inner,
         # Graph's innerError.date has no zone designator.
-        "date": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "date": odata.iso_seconds(odata.utc(now)),
         "request-id": request_id,
         "client-request-id": client_request_id,
     }
