@@ -494,3 +494,17 @@ def test_keys_stored_by_an_older_sandbox_are_repaired(make_sandbox: Factory, tmp
     db.close()
     again = make_sandbox()
     assert starts(again, RUNS) == list(reversed(ANCIENT))
+
+
+# ---------------------------------------------------------------------------------------------
+# Echoed headers stay one well-formed line
+
+
+def test_a_folded_or_binary_client_request_id_is_echoed_as_one_clean_line(sandbox: Sandbox) -> None:
+    request = (
+        f"GET {RUNS} HTTP/1.1\r\nHost: x\r\nclient-request-id: a\r\n b\x01\xff\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+    received, _ = raw_exchange(sandbox, request)
+    head = received.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    assert not [line for line in head if line[:1] in (b" ", b"\t")], head  # no obs-fold
+    assert b"client-request-id: a b" in head

@@ -38,6 +38,7 @@ from rundctl.sandbox.messages import GraphError, Request, Response
 MAX_BODY = jsonio.MAX_DOCUMENT_BYTES
 _JSON = "application/json; charset=utf-8"
 _DIGITS = re.compile(r"[0-9]+")
+_NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?\n")
 _MAX_LINE = 1024  # a chunk-size line or a trailer line
 _MAX_TRAILERS = 32
@@ -266,7 +267,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         prefix = ""
         if segments and segments[0].lower() in ("beta", "v1.0"):
             prefix = "/" + segments.pop(0).lower()
-        client_request_id = (self.headers.get("client-request-id") or "").strip()[:200]
+        # Echoed in a header and the envelope: printable ASCII on one line (no obs-fold, no CR/LF).
+        sent = self.headers.get("client-request-id") or ""
+        client_request_id = " ".join(_NOT_PRINTABLE.sub(" ", sent).split())[:200]
         request = Request(
             method=self.command,
             target=self.path,
