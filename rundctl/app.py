@@ -38,7 +38,7 @@ from rundctl.cli import sandbox as sandbox_cmds
 from rundctl.cli import tools as tool_cmds
 from rundctl.cli.context import apply_profile, current_deps
 from rundctl.cli.options import PANEL_ORDER
-from rundctl.deps import Deps, from_process
+from rundctl.deps import Deps, OutputLost, from_process
 from rundctl.errors import EXIT_CODE_TABLE, ExitCode, RundctlError, UsageError
 
 HELP = """Create and inspect runs of Microsoft Graph industry-data flows (School Data Sync).
@@ -118,10 +118,14 @@ def guarded(deps: Deps, work: Callable[[], object]) -> int:
         signum = getattr(exc, "signum", None)
         notes.interrupted(deps, signum)
         return 128 + signum if signum else int(ExitCode.INTERRUPTED)
+    except OutputLost as lost:
+        notes.output_lost(deps, lost.cause.strerror or str(lost.cause))
+        return int(ExitCode.OUTPUT_LOST)
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             return _bug(deps, exc)
         _silence_stdout(deps)
+        notes.done_before_output_lost(deps)
         return int(ExitCode.BROKEN_PIPE)
     except Exception as exc:  # a bug: say so plainly, never dump locals or secrets
         return _bug(deps, exc)
@@ -143,7 +147,7 @@ def _bug(deps: Deps, exc: BaseException) -> int:
 
 def _silence_stdout(deps: Deps) -> None:
     """After EPIPE: point stdout at /dev/null so the interpreter's last flush is quiet."""
-    if deps.stdout is not sys.stdout:
+    if not deps.process_streams or sys.stdout is None:
         return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -202,6 +206,8 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt as exc:
+            raise Escalated(exc) from None
+        except OutputLost as exc:
             raise Escalated(exc) from None
         except OSError as exc:
             if exc.errno == errno.EPIPE:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from rundctl import paths
 from rundctl.client import Deadline, GraphClient, NoAuth, TokenAuth
 from rundctl.deps import Deps
+from rundctl.errors import UsageError
 from rundctl.redact import redact
 from rundctl.settings import ConnSettings
 
@@ -20,16 +22,31 @@ def sandbox_db_path(env: Mapping[str, str]) -> str:
     return str(paths.sandbox_db(env))
 
 
+def _embedded_sandbox(db: str) -> tuple[Any, str]:
+    """Start the in-process sandbox on *db*; a store that cannot be opened is exit 2."""
+    import sqlite3
+
+    from rundctl.sandbox.server import Sandbox, SandboxOptions
+
+    sandbox = Sandbox(SandboxOptions(port=0, db=db))
+    try:
+        return sandbox, sandbox.start()
+    except (sqlite3.Error, OSError) as exc:
+        sandbox.stop()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(
+            f"the sandbox's database '{db}' cannot be used: {reason}",
+            hint=f"point {paths.SANDBOX_DB_ENV} at a writable SQLite file (or remove a "
+            "damaged one; it is only the sandbox's data)") from None
+
+
 @contextmanager
 def open_client(deps: Deps, conn: ConnSettings, *, pool: int = 1) -> Iterator[GraphClient]:
     credential = deps.credential(conn)
     sandbox = None
     base_url = conn.endpoint.url
     if conn.endpoint.sandbox:
-        from rundctl.sandbox.server import Sandbox, SandboxOptions
-
-        sandbox = Sandbox(SandboxOptions(port=0, db=sandbox_db_path(dict(deps.env))))
-        base_url = sandbox.start()
+        sandbox, base_url = _embedded_sandbox(sandbox_db_path(deps.env))
     assert base_url is not None
     session = deps.session_factory()
     if pool > 10:  # requests keeps 10 connections per host unless told otherwise

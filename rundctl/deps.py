@@ -58,10 +58,19 @@ class Deps:
     in_flight: Callable[[], tuple[str, str, float] | None] | None = None
     # GitHub Actions annotations: "auto" (when GITHUB_ACTIONS=true) or "off".
     ci_annotations: str | None = None
+    # True when the streams are this process's own (from_process).
+    process_streams: bool = False
+    # What this command changed on the service (said on stderr if stdout then fails).
+    done: list[str | Callable[[], str]] = field(default_factory=list)
     # Builds the credential for checked connection settings; None: rundctl.auth.resolve.
     credential_factory: Callable[[Deps, ConnSettings], Credential] | None = None
 
     def __post_init__(self) -> None:
+        if self.env.get("GITHUB_ACTIONS") == "true":
+            if not isinstance(self.stdout, CommandGuard):
+                self.stdout = CommandGuard(self.stdout)  # type: ignore[assignment]
+            if not isinstance(self.stderr, CommandGuard):
+                self.stderr = CommandGuard(self.stderr)  # type: ignore[assignment]
         if self.stdin_tty is None:
             self.stdin_tty = _isatty(self.stdin)
         if self.stdout_tty is None:
@@ -87,10 +96,161 @@ class Deps:
 
         return interactive(self.env, bool(self.stdin_tty), bool(self.stderr_tty))
 
+    def did(self, what: str | Callable[[], str]) -> None:
+        """Note a change made on the service (or a function that describes it when asked),
+        to be said on stderr if the output is then lost."""
+        self.done.append(what)
+
     def close(self) -> None:
         while self.cleanups:
             self.cleanups.pop()()
 
 
+class OutputLost(Exception):
+    """stdout could not be written for a reason other than a closed pipe (a full disk, an
+    I/O error). Not an OSError, so no ``except OSError`` on the way mistakes it for the
+    command's own files."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause.strerror or str(cause))
+        self.cause = cause
+
+
+class GuardedOut:
+    """stdout for the command: a closed pipe stays BrokenPipeError, any other failure to
+    write becomes :class:`OutputLost`; a missing stream (``>&-``) behaves as a closed pipe."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise BrokenPipeError(32, "stdout is closed")
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputLost(exc) from None
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputLost(exc) from None
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError("stdout is closed")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+class QuietErr:
+    """stderr for the command: when it is closed (``2>&-``) or fails, talk goes nowhere
+    instead of turning a successful command into a failure."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is not None:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):
+                self._stream = None
+        return len(text)
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._stream = None
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError("stderr is closed")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+class CommandGuard:
+    """In GitHub Actions the runner executes any output line that starts with ``::`` (after
+    whitespace) as a workflow command. Data and messages must never do that: on every line
+    written through this stream whose first non-blank character is ``:``, that colon is
+    written ``\\x3a``. rundctl's own annotations go through :meth:`command`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._line_start = True  # nothing but blanks written on the current line so far
+
+    def write(self, text: str) -> int:
+        out = []
+        for char in text:
+            if self._line_start and char == ":":
+                out.append("\\x3a")
+                self._line_start = False
+                continue
+            out.append(char)
+            if char == "\n":
+                self._line_start = True
+            elif char not in " \t\r":
+                self._line_start = False
+        self._stream.write("".join(out))
+        return len(text)
+
+    def command(self, line: str) -> None:
+        """A workflow command of rundctl's own (one whole line)."""
+        if not self._line_start:
+            self._stream.write("\n")
+        self._stream.write(line if line.endswith("\n") else line + "\n")
+        self._line_start = True
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def write_command(stream: TextIO, line: str) -> None:
+    """Write one workflow command line past a :class:`CommandGuard` (if there is one)."""
+    command = getattr(stream, "command", None)
+    if callable(command):
+        command(line)
+    else:
+        stream.write(line if line.endswith("\n") else line + "\n")
+
+
 def from_process() -> Deps:
-    return Deps(env=os.environ, stdin=sys.stdin.buffer, stdout=sys.stdout, stderr=sys.stderr)
+    stdin = sys.stdin.buffer if sys.stdin is not None else open(os.devnull, "rb")
+    return Deps(env=os.environ, stdin=stdin,
+                stdout=GuardedOut(sys.stdout),  # type: ignore[arg-type]
+                stderr=QuietErr(sys.stderr),  # type: ignore[arg-type]
+                process_streams=True)

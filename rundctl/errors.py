@@ -33,6 +33,7 @@ class ExitCode(enum.IntEnum):
     WAIT_WARNINGS = 15
     WAIT_UNKNOWN_STATUS = 16
     WAIT_TIMEOUT = 17
+    OUTPUT_LOST = 18
     HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
@@ -58,6 +59,8 @@ EXIT_CODE_TABLE: tuple[tuple[int, str, str], ...] = (
     (15, "wait: run ended completedWithWarnings and --fail-on warnings was given", "-"),
     (16, "wait: run ended in a status rundctl does not know", "-"),
     (17, "wait: timed out with the run still running", "-"),
+    (18, "the output could not be written (disk full, I/O error); what was done is on stderr",
+     "check first"),
     (129, "interrupted by SIGHUP (the terminal closed); handled like Ctrl-C", "-"),
     (130, "interrupted", "-"),
     (143, "interrupted by SIGTERM (CI cancel, docker stop); handled like Ctrl-C", "-"),

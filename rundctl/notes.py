@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from rundctl.deps import Deps
+from rundctl.deps import Deps, write_command
 from rundctl.errors import RundctlError
 from rundctl.redact import safe_message
 
@@ -49,7 +49,7 @@ def annotate(deps: Deps, message: str, details: list[str], hint: str | None) -> 
         return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
     body = "\n".join([message, *details] + ([f"hint: {hint}"] if hint else []))
-    deps.stderr.write(f"::error title=rundctl::{escape(body)}\n")
+    write_command(deps.stderr, f"::error title=rundctl::{escape(body)}")
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:
         md = [f"### :x: rundctl: {message}", ""]
@@ -75,6 +75,27 @@ def interrupted(deps: Deps, signum: int | None = None) -> None:
         deps.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def done_before_output_lost(deps: Deps) -> None:
+    """What the command changed before its output was lost, so nobody repeats it blindly."""
+    for item in deps.done:
+        text = item() if callable(item) else item
+        try:
+            deps.stderr.write(f"rundctl: {safe_message(text)} (its output could not be written)\n")
+        except (OSError, ValueError):
+            return
+    deps.stderr.flush()
+
+
+def output_lost(deps: Deps, reason: str) -> None:
+    """stdout failed (a full disk, an I/O error): exit 18, with what was done."""
+    deps.stderr.write(f"rundctl: error: could not write the output: {safe_message(reason)}\n")
+    done_before_output_lost(deps)
+    if deps.done:
+        deps.stderr.write("hint: it was done: do not run the command again blindly; check "
+                          "with 'rundctl list' or 'rundctl get'\n")
+    deps.stderr.flush()
 
 
 def in_flight_note(deps: Deps) -> str:

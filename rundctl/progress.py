@@ -7,7 +7,7 @@ from typing import Any
 
 from rundctl.deps import Deps
 from rundctl.errors import ExitCode
-from rundctl.redact import neutralise
+from rundctl.redact import ci_safe_line, neutralise
 from rundctl.render import human_duration
 from rundctl.wait import WaitResult
 
@@ -17,21 +17,25 @@ PLAIN_EVERY = 30.0
 class WaitProgress:
     def __init__(self, deps: Deps, run_id: str) -> None:
         self.deps = deps
-        self.run_id = run_id
+        self.run_id = neutralise(run_id)
         self.last_line: float | None = None
         self.status: Any = None
         if deps.stderr_tty:
             from rundctl.render import make_console
 
             console = make_console(deps.stderr, tty=True, env=deps.env)
-            self.status = console.status(f"waiting for run {run_id}")
+            from rich.text import Text
+
+            self.status = console.status(Text(f"waiting for run {self.run_id}"))
             self.status.start()
 
     def update(self, run: dict[str, Any] | None, elapsed: float) -> None:
         state = neutralise(str(run.get("status"))) if run else "not found yet"
         text = f"waiting for run {self.run_id}: {state} ({human_duration(elapsed)} elapsed)"
         if self.status is not None:
-            self.status.update(text)
+            from rich.text import Text
+
+            self.status.update(Text(text))
             return
         now = self.deps.monotonic()
         if self.last_line is None or now - self.last_line >= PLAIN_EVERY:
@@ -76,6 +80,7 @@ class BulkProgress:
         self.fmt = fmt
         self.total = total
         self.count = 0
+        self.created = 0
         self.started = deps.monotonic()
         self.last_line = self.started
         self.bar: Any = None
@@ -102,6 +107,8 @@ class BulkProgress:
     def emit(self, outcome: Any) -> None:
         from rundctl.render import to_json
 
+        if outcome.status == "created":
+            self.created += 1
         out = self.deps.stdout
         if self.fmt in ("ndjson", "table", "tsv"):
             out.write(to_json(outcome.as_json(), indent=None) + "\n")
@@ -109,7 +116,7 @@ class BulkProgress:
             out.write(("[\n  " if self.count == 0 else ",\n  ")
                       + to_json(outcome.as_json(), indent=None))
         elif self.fmt == "id" and outcome.id:
-            out.write(outcome.id + "\n")
+            out.write(ci_safe_line(str(outcome.id)) + "\n")
         out.flush()
         self.count += 1
         now = self.deps.monotonic()

@@ -9,12 +9,11 @@ interpreted.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rundctl.redact import neutralise
+from rundctl.redact import json_safe, neutralise
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,14 +35,12 @@ STATUS_STYLE = {
     "failed": "bold red",
 }
 
-# json.dumps leaves C1 controls and bidi overrides raw when ensure_ascii=False.
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 def to_json(obj: Any, *, indent: int | None = 2) -> str:
+    """JSON text that is valid (never NaN/Infinity) and safe on a terminal: every character
+    :func:`~rundctl.redact.neutralise` would escape is written as a JSON escape instead."""
     seps = (",", ": ") if indent is not None else (",", ":")
-    text = json.dumps(obj, ensure_ascii=False, indent=indent, separators=seps)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, separators=seps, allow_nan=False)
+    return json_safe(text)
 
 
 def tsv_field(value: Any) -> str:
@@ -329,8 +326,9 @@ class Renderer:
         totals = stats.get("inboundTotals")
         if isinstance(totals, Mapping):
             for key, value in totals.items():
-                if not key.startswith("@"):
-                    table.add_row(f"  {key}", Text(_roles(value) or _cell(value)))
+                if not str(key).startswith("@"):
+                    table.add_row(Text(f"  {neutralise(str(key))}"),
+                                  Text(_roles(value) or _cell(value)))
         activities = stats.get("activityStatistics")
         if isinstance(activities, list):
             for activity in activities:

@@ -176,6 +176,8 @@ def remember_ids(flow: str | None, run: object = None) -> None:
 
 
 def say(deps: Deps, text: str) -> None:
-    """One note on stderr, ``rundctl: …`` (the text is already neutralised by the caller)."""
-    deps.stderr.write(f"rundctl: {text}\n")
+    """One note on stderr, ``rundctl: …``; no line of it can start a CI workflow command."""
+    from rundctl.redact import ci_safe_line
+
+    deps.stderr.write(f"rundctl: {ci_safe_line(text, keep_newlines=True)}\n")
     deps.stderr.flush()

@@ -121,6 +121,7 @@ def create(
         created = ops.create_one(client, flow_id, parent_id, given.payload,
                                  say=lambda text: say(deps, text))
         remember_ids(flow_id, created.get("id"))
+        deps.did(f"created run {_shown(str(created.get('id')))}")
         if waiting is None:
             renderer(deps, fmt).one(created)
             return 0
@@ -147,6 +148,7 @@ def _bulk(deps: Deps, conn: ConnSettings, request: BulkRequest, output: str | No
             f"{ops.bulk_target(conn, request.flow, request.parent)}")
         return 0
     progress = BulkProgress(deps, fmt, request.plan.total)
+    deps.did(lambda: f"bulk: {progress.created} of {request.plan.total} records created")
     try:
         summary = ops.create_bulk(deps, conn, request, progress.emit,
                                   say=lambda text: say(deps, text))
@@ -340,6 +342,7 @@ def update(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
         model.build_patch_payload(changes, None, now=deps.clock())  # raises "nothing to update"
     with ops.connect(deps, conn) as client:
         updated = ops.update_checked(deps, client, flow_id, run_id, changes)
+    deps.did(f"updated run {run_id}")
     remember_ids(flow_id, run_id)
     renderer(deps, fmt).one(updated)
     return 0
@@ -432,6 +435,7 @@ def start(wait: WaitFlag = False, output: OutputOpt = None, *, wait_args: WaitAr
     with ops.connect(deps, conn) as client:
         started = ops.start(deps, client, locate_within=options.not_found_grace if options
                             else None)
+        deps.did(f"started an on-demand run (client-request-id {started.client_request_id})")
         if options is None or started.run is None:
             say(deps, f"started an on-demand run (HTTP {started.status}, client-request-id "
                 f"{started.client_request_id}); the service does not return its ID\n"

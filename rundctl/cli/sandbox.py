@@ -76,8 +76,13 @@ def sandbox(
             **fault_options(faults)))
     except ValueError as exc:
         raise UsageError(f"sandbox: {exc}") from None
+    import sqlite3
+
     try:
         url = server.start()
+    except sqlite3.Error as exc:
+        raise UsageError(f"--db: '{db}' cannot be used: {exc}",
+                         hint="give a writable SQLite file, or :memory:") from None
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     renderer(deps, "table").text(url)
