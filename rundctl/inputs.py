@@ -120,35 +120,69 @@ class _SpooledPath(str):
     """A path to bulk input (a file given with -f, or stdin spooled to a temporary file)."""
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def read_file(file: str, stdin: Stdin, cleanups: list[Callable[[], None]], *,
               token_file: str | None = None) -> tuple[object, str]:
     """What ``-f`` names: ``(record, source)`` for one JSON object, ``(path, source)`` for
-    bulk input (NDJSON or an array; stdin is then spooled to a temporary file)."""
+    bulk input (NDJSON or an array).
+
+    A path, ``-`` (stdin), ``/dev/stdin`` or a pipe like ``<(…)`` all get the same verdict
+    for the same bytes: input that fits in memory (1 MiB, plus one BOM) is classified
+    there; anything larger is bulk if it is NDJSON or an array, else a document that is too
+    large. Input that is not a regular file is spooled to a temporary file first.
+    """
     from rundctl import bulk, jsonio
 
-    if file != "-":
-        if not os.path.isfile(file):
-            raise InvalidInput([Problem("", f"cannot read '{file}': no such file")],
-                               hint="-f takes a path, or - for stdin")
-        if bulk.is_bulk(file):
-            return _SpooledPath(file), file
-        with open(file, "rb") as handle:
-            return jsonio.read_document(handle, source=file), file
-    if token_file == "-":  # noqa: S105 - "-" means stdin
-        raise UsageError("-f - and --token-file - cannot both read stdin")
-    if stdin.is_tty:
-        raise UsageError(
-            "-f -: stdin is a terminal, not a pipe",
-            hint="pipe the JSON in (… | rundctl create -f -) or give -f PATH",
-        )
-    head = stdin.stream.read(SMALL_INPUT + 1)
-    if len(head) <= SMALL_INPUT and not bulk.is_bulk(head):
-        import io
+    source = "stdin" if file == "-" else file
+    with _open_input(file, stdin, token_file) as stream:
+        head = stream.read(SMALL_INPUT + len(_BOM) + 1)
+        regular = file != "-" and os.path.isfile(file)
+        if len(head) <= SMALL_INPUT + len(_BOM):
+            document = head[len(_BOM):] if head.startswith(_BOM) else head
+            if not bulk.is_bulk(head):
+                import io
 
-        return jsonio.read_document(io.BytesIO(head), source="stdin"), "stdin"
-    spooled = bulk.spool_stdin(stdin.stream, head)
-    cleanups.append(lambda: _unlink(spooled))
-    return _SpooledPath(spooled), "stdin"
+                return jsonio.read_document(io.BytesIO(document), source=source), source
+            if regular:
+                return _SpooledPath(file), source
+        if not regular:
+            spooled = bulk.spool_stdin(stream, head)
+            cleanups.append(lambda: _unlink(spooled))
+            path = spooled
+        else:
+            path = file
+    if bulk.is_bulk(path):
+        return _SpooledPath(path), source
+    with open(path, "rb") as handle:  # one document: the reader says it is too large
+        return jsonio.read_document(handle, source=source), source
+
+
+def _open_input(file: str, stdin: Stdin, token_file: str | None) -> BinaryIO:
+    if file == "-":
+        if token_file == "-":  # noqa: S105 - "-" means stdin
+            raise UsageError("-f - and --token-file - cannot both read stdin")
+        if stdin.is_tty:
+            raise UsageError(
+                "-f -: stdin is a terminal, not a pipe",
+                hint="pipe the JSON in (… | rundctl create -f -) or give -f PATH",
+            )
+        import contextlib
+
+        return contextlib.nullcontext(stdin.stream)  # type: ignore[return-value]
+    try:
+        if os.path.isdir(file):
+            raise IsADirectoryError(file)
+        return open(file, "rb")
+    except FileNotFoundError:
+        why = "no such file"
+    except IsADirectoryError:
+        why = "it is a directory"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    raise InvalidInput([Problem("", f"cannot read '{file}': {why}")],
+                       hint="-f takes a path, or - for stdin")
 
 
 def _unlink(path: str) -> None:
