@@ -88,6 +88,8 @@ def sandbox(
     renderer(deps, "table").text(url)
     try:
         threading.Event().wait()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: the way a server is stopped
+        say(deps, "sandbox stopped")
     finally:
         server.stop()
     return 0
