@@ -39,6 +39,7 @@ from rundctl.errors import (
     InvalidInput,
     NotFound,
     OutcomeUnknown,
+    PreconditionFailed,
     Rejected,
     RundctlError,
     SecurityRefused,
@@ -471,11 +472,15 @@ class GraphClient:
         params: Mapping[str, str] | None = None,
         kind: Kind = "read",
         permission: str = PERMISSION_READ,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """Send with the retries of docs/reliability.md; one client-request-id for every attempt."""
+        """Send with the retries of docs/reliability.md; one client-request-id for every attempt.
+
+        *headers* are added to every attempt (e.g. ``If-Match`` for an update)."""
         if not same_origin(url, self.base_url):
             raise SecurityRefused(f"refusing to send a request to a foreign host: {url}")
         plan = plan_request(method, url, body)
+        plan.headers.update(headers or {})
         refreshed = False
         attempt = 0
         while True:
@@ -744,6 +749,8 @@ class GraphClient:
                              hint=f"this call {needed}; {self._granted()}")
         if status == 404:
             return NotFound(f"not found: {what}", info, hint="check the flow and run IDs")
+        if status == 412:
+            return PreconditionFailed(f"the resource changed since it was read: {what}", info)
         wait = retry_after_seconds(headers, self.now().timestamp())
         if status == 429 or (status == 503 and wait is not None):
             when = f" in {wait:.0f} s" if wait is not None else " later"

@@ -179,6 +179,10 @@ class Rejected(ApiError):
     exit_code = ExitCode.REJECTED
 
 
+class PreconditionFailed(Rejected):
+    """HTTP 412: the resource changed since it was read (its ETag no longer matches)."""
+
+
 class TemporaryFailure(RundctlError):
     """The request was certainly not applied; running the command again is safe."""
 

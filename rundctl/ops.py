@@ -115,14 +115,32 @@ def follow(deps: Deps, client: GraphClient, run_id: str, flow: str | None,
                     monotonic=deps.monotonic, sleep=deps.sleep, on_poll=on_poll)
 
 
+UPDATE_ATTEMPTS = 8
+
+
 def update_checked(deps: Deps, client: GraphClient, flow: str, run_id: str,
                    changes: Overrides) -> dict[str, Any]:
-    """PATCH only the given fields, after checking them against the stored run."""
-    from rundctl import model, runs
+    """PATCH only the given fields, checked against (and merged into) the stored run.
 
-    stored = runs.get_run(client, run_id, flow)
-    patch = model.build_patch_payload(changes, stored, now=deps.clock())
-    return runs.update_run(client, flow, run_id, patch)
+    When the service gives the run an ``@odata.etag``, the PATCH carries ``If-Match``: a run
+    changed by someone else in between (412) is read again and the change merged again, so
+    concurrent ``--stat`` updates never lose each other's keys.
+    """
+    from rundctl import model, runs
+    from rundctl.errors import PreconditionFailed, TemporaryFailure
+
+    for _ in range(UPDATE_ATTEMPTS):
+        stored = runs.get_run(client, run_id, flow)
+        patch = model.build_patch_payload(changes, stored, now=deps.clock())
+        etag = stored.get("@odata.etag")
+        try:
+            return runs.update_run(client, flow, run_id, patch,
+                                   etag=etag if isinstance(etag, str) and etag else None)
+        except PreconditionFailed:
+            continue
+    raise TemporaryFailure(
+        f"run {run_id} kept changing while it was updated ({UPDATE_ATTEMPTS} tries)",
+        hint="nothing was applied; run the same update again")
 
 
 class Started(NamedTuple):

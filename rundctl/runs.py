@@ -167,13 +167,17 @@ def list_runs(
 
 
 def update_run(
-    client: GraphClient, flow: str, run: str, patch: dict[str, Any]
+    client: GraphClient, flow: str, run: str, patch: dict[str, Any], *,
+    etag: str | None = None,
 ) -> dict[str, Any]:
+    """PATCH the run; with *etag*, only if it is still the version read (else 412,
+    :class:`~rundctl.errors.PreconditionFailed`)."""
     path = routes.path("flow_run", flow=flow, run=run)
-    resp = client.send("PATCH", client.url(path), body=patch, kind="update")
-    if isinstance(resp.body, dict) and "id" in resp.body:
+    resp = client.send("PATCH", client.url(path), body=patch, kind="update",
+                       headers={"If-Match": etag} if etag else None)
+    if isinstance(resp.body, dict) and isinstance(resp.body.get("id"), str) and resp.body["id"]:
         return resp.body
-    return get_run(client, run, flow)  # a 204 answer: read the run back
+    return get_run(client, run, flow)  # a 204 answer (or no usable body): read the run back
 
 
 def get_statistics(client: GraphClient, run: str) -> dict[str, Any]:
