@@ -305,8 +305,12 @@ def _check_annotation(key: str, value: object, path: str, problems: _Problems) -
         problems.add(path, _expected("a string", value))
 
 
-def _check_error_object(value: object, path: str, problems: _Problems, known: Sequence[str]) -> None:
-    """blockingError (``known`` = _ERROR_FIELDS), its innerError, or one of the details."""
+def _check_error_object(value: object, path: str, problems: _Problems, known: Sequence[str],
+                        *, open_type: bool = False) -> None:
+    """blockingError (``known`` = _ERROR_FIELDS), its innerError, or one of the details.
+
+    With *open_type* (innerError: ``publicInnerError`` is an OData open type in Microsoft's
+    metadata) properties beyond *known* are allowed, with any JSON value."""
     if not isinstance(value, dict):
         problems.add(path, _expected("an object", value))
         return
@@ -315,7 +319,8 @@ def _check_error_object(value: object, path: str, problems: _Problems, known: Se
         if is_annotation(key):
             _check_annotation(key, item, sub, problems)
         elif key not in known:
-            problems.add(sub, _unknown_field(key, known))
+            if not open_type:
+                problems.add(sub, _unknown_field(key, known))
         elif key == "details":
             if item is None:
                 continue
@@ -326,7 +331,7 @@ def _check_error_object(value: object, path: str, problems: _Problems, known: Se
                 _check_error_object(detail, _sub(sub, index), problems, _DETAIL_FIELDS)
         elif key == "innerError":
             if item is not None:
-                _check_error_object(item, sub, problems, _INNER_ERROR_FIELDS)
+                _check_error_object(item, sub, problems, _INNER_ERROR_FIELDS, open_type=True)
         else:
             _check_string(item, sub, problems, nullable=True)
 

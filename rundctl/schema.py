@@ -76,6 +76,11 @@ def _timestamp(description: str, nullable: bool = False) -> dict[str, object]:
     }
 
 
+def _open(schema: dict[str, object]) -> dict[str, object]:
+    """An OData open type: properties beyond the declared ones are allowed."""
+    return {**schema, "additionalProperties": True}
+
+
 def run_schema() -> dict[str, object]:
     """The JSON Schema (draft 2020-12) of one run to create; a fresh dict on every call."""
     statuses = ", ".join(RUN_STATUSES)
@@ -90,7 +95,7 @@ def run_schema() -> dict[str, object]:
             {"code": _NULLABLE_STRING, "message": _NULLABLE_STRING, "target": _NULLABLE_STRING},
             "One detail of an error: code, message, target.",
         ),
-        "innerError": _annotated_object(
+        "innerError": _open(_annotated_object(
             {
                 "code": _NULLABLE_STRING,
                 "message": _NULLABLE_STRING,
@@ -100,8 +105,9 @@ def run_schema() -> dict[str, object]:
                     "items": {"$ref": "#/$defs/errorDetail"},
                 },
             },
-            "The inner error of a publicError: code, message, target, details.",
-        ),
+            "The inner error of a publicError: code, message, target, details; an open "
+            "type, so other properties are allowed too.",
+        )),
         "publicError": _annotated_object(
             {
                 "code": _NULLABLE_STRING,

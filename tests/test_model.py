@@ -357,8 +357,8 @@ def test_validate_run_accepts(record: dict[str, object]) -> None:
             [("blockingError.details[0].innerError", "unknown field 'innerError'")],
         ),
         (
-            good_run(blockingError={"innerError": {"code": "x", "mesage": "y"}}),
-            [("blockingError.innerError.mesage", "(did you mean 'message'?)")],
+            good_run(blockingError={"innerError": {"code": 5, "date": "2026-12-01T08:02:31"}}),
+            [("blockingError.innerError.code", "expected a string, got number")],
         ),
         (
             good_run(blockingError={"innerError": {"details": [{"target": False}]}}),
@@ -725,3 +725,18 @@ def test_merge_patch_normalises_the_patch() -> None:
     merged = merge_patch(STORED, {"status": "COMPLETED", "endDateTime": "2026-11-01T12:00:00.5+01:00"})
     assert merged == {**STORED, "status": "completed", "endDateTime": "2026-11-01T11:00:00.5Z"}
     assert STORED["status"] == "running"
+
+
+def test_inner_error_is_an_open_type_extra_properties_pass_through() -> None:
+    """publicInnerError is OpenType="true" in Microsoft's metadata."""
+    from rundctl.model import Overrides, build_create_payload, validate_run
+
+    extra = {"code": "x", "date": "2026-12-01T08:02:31", "request-id": "r1",
+             "nested": {"any": [1, {"deep": True}]}, "count": 3}
+    run = good_run(blockingError={"code": "E", "innerError": extra})
+    assert validate_run(run) == []
+    payload = build_create_payload(run, Overrides(), now=NOW)
+    assert payload["blockingError"]["innerError"] == extra
+    from rundctl.schema import run_schema
+
+    assert run_schema()["$defs"]["innerError"]["additionalProperties"] is True
