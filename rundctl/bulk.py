@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, NamedTuple
 from rundctl import reconcile, runs
 from rundctl.errors import (
     AuthRejected,
+    DraftSurfaceMissing,
     ExitCode,
     Forbidden,
     InvalidInput,
@@ -182,6 +183,8 @@ class Summary:
     def __init__(self, total: int) -> None:
         self.total = total
         self.broken: JournalBroken | None = None
+        # A refusal that means no record can ever be created here (exit 7 when none was).
+        self.fatal: RundctlError | None = None
         self.counts = {"created": 0, "failed": 0, "skipped": 0, "unknown": 0}
 
     def add(self, outcome: Outcome) -> None:
@@ -356,6 +359,8 @@ def send_all(
         shared.stop.append("interrupted")
         workers.settle(INTERRUPT_GRACE)
         raise
+    if summary.fatal is not None and not summary.counts["created"] + summary.counts["skipped"]:
+        raise summary.fatal
     return summary
 
 
@@ -409,8 +414,10 @@ def _send_one(shared: Sending, index: int, line: int, body: bytes, summary: Summ
         return Outcome(index, line, "failed", None, f"not sent: {exc.message}")
     except OutcomeUnknown as exc:
         return _finish(shared, Outcome(index, line, "unknown", None, exc.message))
-    except (AuthRejected, Forbidden, NotAuthenticated) as exc:  # no point going on
-        shared.stop.append(exc.message)
+    except (AuthRejected, Forbidden, NotAuthenticated, DraftSurfaceMissing) as exc:
+        shared.stop.append(exc.message)  # no point going on
+        if isinstance(exc, DraftSurfaceMissing) and summary.fatal is None:
+            summary.fatal = exc
         return _finish(shared, Outcome(index, line, "failed", None, exc.message))
     except RundctlError as exc:
         return _finish(shared, Outcome(index, line, "failed", None, exc.message))

@@ -179,6 +179,11 @@ class Rejected(ApiError):
     exit_code = ExitCode.REJECTED
 
 
+class DraftSurfaceMissing(Rejected):
+    """The service has no draft Create-run surface (Microsoft's published industryData API:
+    runs are read-only there, and ``incomingFlows`` is an unknown segment)."""
+
+
 class PreconditionFailed(Rejected):
     """HTTP 412: the resource changed since it was read (its ETag no longer matches)."""
 

@@ -127,10 +127,13 @@ def update_checked(deps: Deps, client: GraphClient, flow: str, run_id: str,
     concurrent ``--stat`` updates never lose each other's keys.
     """
     from rundctl import model, runs
-    from rundctl.errors import PreconditionFailed, TemporaryFailure
+    from rundctl.errors import DraftSurfaceMissing, PreconditionFailed, TemporaryFailure
 
     for _ in range(UPDATE_ATTEMPTS):
-        stored = runs.get_run(client, run_id, flow)
+        try:
+            stored = runs.get_run(client, run_id, flow)
+        except DraftSurfaceMissing as missing:
+            raise runs.draft_surface_missing(missing, "update-run") from None
         patch = model.build_patch_payload(changes, stored, now=deps.clock())
         etag = stored.get("@odata.etag")
         try:

@@ -13,10 +13,36 @@ from rundctl.client import (
     GraphClient,
     Response,
 )
-from rundctl.errors import ApiErrorInfo, BadResponse, NotFound, OutcomeUnknown
+from rundctl.errors import (
+    ApiErrorInfo,
+    BadResponse,
+    DraftSurfaceMissing,
+    NotFound,
+    OutcomeUnknown,
+    PreconditionFailed,
+    Rejected,
+)
 from rundctl.reconcile import Baseline, Claims, LookupInconclusive
 
 MAX_TOP = 999
+
+
+_UNKNOWN_SEGMENT = "resource not found for the segment"
+_READ_ONLY_HINT = ("runs are read-only in Microsoft's published industryData API: 'rundctl start' "
+                   "asks the service for an on-demand run, and 'rundctl list' shows the runs it "
+                   "makes (see docs/api.md)")
+
+
+def draft_surface_missing(exc: Rejected, what: str) -> Rejected:
+    """*exc* as :class:`DraftSurfaceMissing` when the service says the draft paths do not
+    exist (400 "Resource not found for the segment …", or 405 on a read-only run)."""
+    info = exc.info
+    message = (info.message or "").lower()
+    if not ((info.status == 400 and _UNKNOWN_SEGMENT in message) or info.status == 405):
+        return exc
+    return DraftSurfaceMissing(
+        f"this service does not offer the draft {what} API (HTTP {info.status}: "
+        f"{info.message or info.code or 'not allowed'})", info, hint=_READ_ONLY_HINT)
 
 
 def create_run(
@@ -40,8 +66,11 @@ def create_run(
         baseline = (reconcile.snapshot(client, flow, parent, start, start)
                     if isinstance(start, str) else Baseline.unknown())
     try:
-        resp = client.send("POST", client.url(reconcile.collection(flow, parent)),
-                           body=encoded or payload, kind="create")
+        try:
+            resp = client.send("POST", client.url(reconcile.collection(flow, parent)),
+                               body=encoded or payload, kind="create")
+        except Rejected as rejected:
+            raise draft_surface_missing(rejected, "Create-run") from None
         body = resp.body
         if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
             raise OutcomeUnknown(
@@ -78,7 +107,10 @@ def get_run(client: GraphClient, run: str, flow: str | None = None) -> dict[str,
     path = (
         routes.path("flow_run", flow=flow, run=run) if flow else routes.path("run", run=run)
     )
-    body: dict[str, Any] = client.get_json(path, permission=PERMISSION_READ)
+    try:
+        body: dict[str, Any] = client.get_json(path, permission=PERMISSION_READ)
+    except Rejected as rejected:
+        raise draft_surface_missing(rejected, "runs-of-a-flow") if flow else rejected from None
     if "id" not in body:
         raise BadResponse("unreadable response from the service: the run has no id")
     return body
@@ -154,7 +186,10 @@ def list_runs(
         seen["next"] = bool(page.get("@odata.nextLink"))
 
     count = 0
-    for item in client.iter_collection(path, params, on_page=on_page):
+    items = client.iter_collection(path, params, on_page=on_page)
+    if flow:
+        items = _draft_reads(items)
+    for item in items:
         seen["left"] -= 1
         if not where.matches(item):
             continue
@@ -166,6 +201,13 @@ def list_runs(
             return
 
 
+def _draft_reads(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    try:
+        yield from items
+    except Rejected as rejected:
+        raise draft_surface_missing(rejected, "runs-of-a-flow") from None
+
+
 def update_run(
     client: GraphClient, flow: str, run: str, patch: dict[str, Any], *,
     etag: str | None = None,
@@ -173,8 +215,13 @@ def update_run(
     """PATCH the run; with *etag*, only if it is still the version read (else 412,
     :class:`~rundctl.errors.PreconditionFailed`)."""
     path = routes.path("flow_run", flow=flow, run=run)
-    resp = client.send("PATCH", client.url(path), body=patch, kind="update",
-                       headers={"If-Match": etag} if etag else None)
+    try:
+        resp = client.send("PATCH", client.url(path), body=patch, kind="update",
+                           headers={"If-Match": etag} if etag else None)
+    except PreconditionFailed:
+        raise
+    except Rejected as rejected:
+        raise draft_surface_missing(rejected, "update-run") from None
     if isinstance(resp.body, dict) and isinstance(resp.body.get("id"), str) and resp.body["id"]:
         return resp.body
     return get_run(client, run, flow)  # a 204 answer (or no usable body): read the run back
