@@ -132,24 +132,6 @@ def test_run_checks_takes_the_terminal_flags_and_credential_from_deps() -> None:
     assert len(factory.calls) == 1
 
 
-def test_the_older_keyword_form_still_works() -> None:
-    checks = doctor.run_checks({"PATH": ""}, stdin_tty=False, stdout_tty=True, stderr_tty=False,
-                               now=lambda: datetime.now(UTC), session_factory=None,
-                               token_file=None, **OPTIONS)
-    found = by_name(checks)
-    assert [c.name for c in checks] == list(doctor.CHECK_NAMES)
-    assert found["terminal"].detail.startswith("stdin not a tty, stdout tty, stderr not a tty")
-    assert found["reachability"].status == "pass"
-
-
-def test_unknown_or_mixed_keywords_are_refused() -> None:
-    with pytest.raises(TypeError, match="stdin_ty"):
-        doctor.run_checks({"PATH": ""}, stdin_ty=True, **OPTIONS)
-    deps = terminal_deps(Factory(RuntimeError("unused")))
-    with pytest.raises(TypeError, match="now"):
-        doctor.run_checks(deps, now=lambda: NOW, **OPTIONS)
-
-
 def test_invalid_settings_still_check_the_keyring_and_terminal() -> None:
     checks = doctor.run_checks(terminal_deps(Factory(RuntimeError("unused"))),
                                **{**OPTIONS, "cloud_text": "mars"})

@@ -101,7 +101,8 @@ def test_a_redirect_is_reported_and_never_followed() -> None:
     assert reachability.detail == (
         f"GET {server.url}/external/industryData/runs answers HTTP 301; it redirects to "
         "http://127.0.0.1:9/elsewhere, and rundctl never follows redirects")
-    assert seen == [f"{server.url}/external/industryData/runs"]
+    assert seen[0] == f"{server.url}/external/industryData/runs"
+    assert all(url.startswith(server.url) and url.endswith("runs?$top=1") for url in seen[1:])
 
 
 def test_a_body_that_is_not_json_still_proves_reachability() -> None:
@@ -134,8 +135,8 @@ def test_each_get_sends_no_credential_and_closes_its_session() -> None:
         run({"PATH": "", "RUNDCTL_TOKEN": "not-sent-to-anyone"}, endpoint=server.url,
             session_factory=Closing)
         requests_seen = server.requests
-    assert len(requests_seen) == 1 and closed == [True]
-    assert "Authorization" not in requests_seen[0].headers
+    assert len(requests_seen) == 3 and closed == [True] * 3  # reachability + 2 surface probes
+    assert all("Authorization" not in r.headers for r in requests_seen)
     assert requests_seen[0].headers["User-Agent"].startswith("rundctl/")
 
 
@@ -246,3 +247,20 @@ def test_a_local_endpoint_never_contacts_the_authority() -> None:
                                                           custom_cloud("https://127.0.0.1:9"),
                                                           "environment"))
     assert check.status == "pass" and check.detail.startswith("skipped (local endpoint)")
+
+
+def test_surfaces_tells_a_published_only_service_apart() -> None:
+    segment = Step(400, json={"error": {"code": "BadRequest",
+                                        "message": "Resource not found for the segment "
+                                        "'incomingFlows'."}})
+
+    def answer(request: Recorded) -> Step:
+        return segment if "incomingFlows" in request.path else Step(200, json={"value": []})
+
+    with ScriptedServer(answer) as server:
+        found = by_name(run(endpoint=server.url))["surfaces"]
+    assert found.status == "warn"
+    assert "published industryData API only" in found.detail and "exit 7" in found.detail
+    with ScriptedServer(always(Step(200, json={"value": []}))) as server:
+        both = by_name(run(endpoint=server.url))["surfaces"]
+    assert both.status == "pass" and "both" in both.detail

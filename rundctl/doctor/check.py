@@ -18,6 +18,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "authority",
     "keyring",
     "credential",
+    "surfaces",
     "terminal",
 )
 NETWORK_CHECKS = frozenset({"dns", "reachability", "authority"})

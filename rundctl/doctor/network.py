@@ -42,18 +42,19 @@ class Answer(NamedTuple):
     status: int
     date: str | None = None
     location: str | None = None
+    message: str | None = None
 
 
 # -- one GET through the client ----------------------------------------------------------
 
 
-def probe(deps: Deps, base: str, url: str, timeout: float) -> Answer:
+def probe(deps: Deps, base: str, url: str, timeout: float, auth: Any = None) -> Answer:
     """GET ``url`` (on ``base``'s origin) once; raise when no HTTP answer came back."""
     from rundctl.client import Deadline, GraphClient, NoAuth
 
     session = deps.session_factory()
     try:
-        client = GraphClient(base, session=session, auth=NoAuth(),
+        client = GraphClient(base, session=session, auth=auth or NoAuth(),
                              deadline=Deadline(timeout, deps.monotonic), sleep=deps.sleep,
                              now=deps.clock, rand=_no_jitter)
         try:
@@ -77,7 +78,7 @@ def _answer_of(exc: RundctlError) -> Answer | None:
     """The HTTP answer behind a client error; None when the server never answered."""
     info = getattr(exc, "info", None)
     if isinstance(info, ApiErrorInfo):
-        return Answer(info.status, info.date, getattr(info, "location", None))
+        return Answer(info.status, info.date, getattr(info, "location", None), info.message)
     # Fallback: the client raises a redirect and a non-JSON body without an ApiErrorInfo.
     pattern = _REDIRECT if isinstance(exc, SecurityRefused) else \
         _UNREADABLE if isinstance(exc, BadResponse) else None
@@ -237,3 +238,52 @@ def check_authority(deps: Deps, conn: ConnSettings) -> Check:
     note = "" if needed else f" (not needed for --auth {mode})"
     return Check("authority", PASS, f"{host} answers over verified TLS "
                  f"(HTTP {answer.status}){note}")
+
+
+# -- surfaces ----------------------------------------------------------------------------
+
+_PROBE_FLOW = "00000000-0000-0000-0000-000000000000"
+DRAFT_PROBE = f"/industryData/incomingFlows/{_PROBE_FLOW}/runs?$top=1"
+PUBLISHED_PROBE = "/external/industryData/runs?$top=1"
+
+
+def _served(answer: Answer) -> bool | None:
+    """True: the path exists; False: 'Resource not found for the segment'; None: unknown."""
+    if answer.status in (200, 404):
+        return True
+    if answer.status == 400 and "not found for the segment" in (answer.message or "").lower():
+        return False
+    return None
+
+
+def check_surfaces(deps: Deps, conn: ConnSettings, auth: Any) -> Check:
+    """Which API surfaces the endpoint serves: two read-only GETs (one of each)."""
+    if conn.endpoint.sandbox or conn.endpoint.url is None:
+        return Check("surfaces", PASS, "the embedded sandbox serves both: the draft Create-run "
+                     "API and the published industryData API")
+    base = conn.endpoint.url
+    found: dict[str, bool | None] = {}
+    for name, path in (("draft", DRAFT_PROBE), ("published", PUBLISHED_PROBE)):
+        try:
+            found[name] = _served(probe(deps, base, base + path, conn.timeout, auth))
+        except Exception:
+            found[name] = None
+    draft, published = found["draft"], found["published"]
+    if draft and published:
+        return Check("surfaces", PASS, "serves both: the draft Create-run API and the "
+                     "published industryData API")
+    if published and draft is False:
+        return Check("surfaces", WARN, "serves the published industryData API only (as "
+                     "Microsoft's service does): create, bulk create and update need the draft "
+                     "Create-run API and will exit 7",
+                     "use 'rundctl start' for an on-demand run, 'rundctl list' to read runs")
+    if draft and published is False:
+        return Check("surfaces", WARN, "serves the draft Create-run API only: stats, "
+                     "activities, start, flows and list without --flow will fail")
+    return Check("surfaces", WARN, f"could not tell which surfaces are served (draft: "
+                 f"{_word(draft)}, published: {_word(published)})",
+                 "check the credential and the reachability checks above")
+
+
+def _word(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"

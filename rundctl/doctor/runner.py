@@ -13,12 +13,10 @@ from rundctl.redact import safe_message
 from rundctl.settings import ConnSettings
 
 SKIPPED = "skipped: the configuration is not valid (see the config check)"
-# The keyword form rundctl/cli.py still uses (run_checks(env, ..., stdin_tty=..., now=...)).
-LEGACY_KEYWORDS = frozenset({"stdin_tty", "stdout_tty", "stderr_tty", "now", "session_factory"})
 
 
 def run_checks(
-    deps: Deps | Mapping[str, str],
+    deps: Deps,
     *,
     endpoint_text: str | None,
     cloud_text: str,
@@ -27,7 +25,6 @@ def run_checks(
     client_id: str | None,
     token_file: str | None = None,
     timeout: float = 5.0,
-    **legacy: Any,
 ) -> list[Check]:
     """Run every check, in the order of :data:`~rundctl.doctor.check.CHECK_NAMES`.
 
@@ -35,15 +32,7 @@ def run_checks(
     and the credential factory. ``endpoint_text``, ``cloud_text``, ``auth_mode``, ``tenant``,
     ``client_id`` and ``token_file`` are the effective values as typed (flag, environment,
     profile or default). ``timeout`` bounds each network check, in seconds.
-
-    Passing the environment instead of ``deps``, with the ``stdin_tty``, ``stdout_tty``,
-    ``stderr_tty``, ``now`` and ``session_factory`` keywords, is the older form, kept until
-    its last caller moves.
     """
-    if not isinstance(deps, Deps):
-        deps = legacy_deps(deps, **legacy)
-    elif legacy:
-        raise TypeError(f"run_checks() got unexpected keyword arguments: {sorted(legacy)}")
     env = deps.env
     checks = [_guard("python", local.check_python)]
     config, conn = local.check_config(
@@ -59,27 +48,13 @@ def run_checks(
     return [_scrub(check) for check in checks]
 
 
-def legacy_deps(env: Mapping[str, str], **legacy: Any) -> Deps:
-    """The :class:`Deps` the older keyword form of :func:`run_checks` describes."""
-    unknown = set(legacy) - LEGACY_KEYWORDS
-    if unknown:
-        raise TypeError(f"run_checks() got unexpected keyword arguments: {sorted(unknown)}")
-    world: dict[str, Any] = {}
-    if legacy.get("now") is not None:
-        world["clock"] = legacy["now"]
-    if legacy.get("session_factory") is not None:
-        world["session_factory"] = legacy["session_factory"]
-    return Deps(env=env, stdin=io.BytesIO(b""), stdout=io.StringIO(), stderr=io.StringIO(),
-                stdin_tty=bool(legacy.get("stdin_tty")), stdout_tty=bool(legacy.get("stdout_tty")),
-                stderr_tty=bool(legacy.get("stderr_tty")), **world)
-
-
 def _skipped(env: Mapping[str, str]) -> list[Check]:
     """Without valid settings only the keyring can be checked; the rest wait for config."""
     waiting = [Check(name, WARN, SKIPPED, "fix the config check first")
                for name in ("dns", "reachability", "clock", "authority")]
     return [*waiting, _guard("keyring", lambda: local.check_keyring(env)),
-            Check("credential", WARN, SKIPPED, "fix the config check first")]
+            Check("credential", WARN, SKIPPED, "fix the config check first"),
+            Check("surfaces", WARN, SKIPPED, "fix the config check first")]
 
 
 def _connection_checks(deps: Deps, conn: ConnSettings) -> list[Check]:
@@ -103,7 +78,26 @@ def _connection_checks(deps: Deps, conn: ConnSettings) -> list[Check]:
         keyring = keyring._replace(status=PASS, detail="not needed for a local endpoint; "
                                    + keyring.detail)
     found = _guard("credential", lambda: credential.check_credential(deps, conn))
-    return [dns, reached, clock, authority, keyring, found]
+    # A local endpoint is probed without a credential (as reachability is); a remote one
+    # with the credential that passed its check.
+    remote = found.status == PASS and not endpoint.loopback
+    surfaces = _guard("surfaces", lambda: network.check_surfaces(
+        deps, conn, _auth(deps, conn) if remote else None))
+    return [dns, reached, clock, authority, keyring, found, surfaces]
+
+
+def _auth(deps: Deps, conn: ConnSettings) -> Any:
+    """The credential as request auth, built without prompting (None: none works)."""
+    import dataclasses
+
+    from rundctl.client import TokenAuth
+
+    quiet = dataclasses.replace(deps, stdin=io.BytesIO(b""), stdin_tty=False)
+    try:
+        made = quiet.credential(conn)
+    except Exception:
+        return None
+    return TokenAuth(made.get_token, made.refresh) if made.get_token else None
 
 
 def _guard(name: str, check: Callable[[], Check]) -> Check:
