@@ -9,7 +9,7 @@ import pytest
 
 from rundctl import model, settings, vocab
 from rundctl.app import app, only_invoked
-from rundctl.cli import options
+from rundctl.cli import complete as options
 from rundctl.deps import Deps
 from tests.conftest import FLOW, invoke, run_exe
 

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from rundctl import vocab
+from rundctl.cli.complete import complete_profile_key
 from rundctl.cli.context import current_deps, output_format, renderer, say
-from rundctl.cli.options import OutputOpt, ProfileOpt, complete_profile_key
+from rundctl.cli.options import OutputOpt, ProfileOpt
 
 KeyArg = Annotated[str, typer.Argument(
     metavar="KEY", help=f"{vocab.words(vocab.PROFILE_KEYS)}.", autocompletion=complete_profile_key)]

@@ -19,6 +19,19 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 import typer
 
 from rundctl import vocab
+from rundctl.cli.complete import (
+    complete_auth,
+    complete_cloud,
+    complete_endpoint,
+    complete_fail_on,
+    complete_flow,
+    complete_from,
+    complete_output,
+    complete_profile,
+    complete_run,
+    complete_status,
+    complete_time,
+)
 from rundctl.inputs import RunFlags
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,38 +50,7 @@ DEFAULT_AUTH = "auto"
 DEFAULT_MAX_RETRY_WAIT = "60s"
 
 
-# -- TAB completion: local only, never the network --------------------------------------
-
-
-def complete_from(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
-    """A completer offering *choices* that start with what was typed (any case)."""
-
-    def complete(incomplete: str) -> list[str]:
-        low = incomplete.lower()
-        return [c for c in choices if c.lower().startswith(low)]
-
-    return complete
-
-
-def _complete_recent(kind: str) -> Callable[[str], list[str]]:
-    def complete(incomplete: str) -> list[str]:
-        from rundctl.recent import recent
-
-        return [i for i in recent(kind) if i.startswith(incomplete.lower())]
-
-    return complete
-
-
-complete_status = complete_from(vocab.RUN_STATUSES)
-complete_output = complete_from(vocab.OUTPUT_FORMATS)
-complete_cloud = complete_from((*vocab.CLOUD_NAMES, vocab.CUSTOM_CLOUD))
-complete_auth = complete_from(vocab.AUTH_MODES)
-complete_fail_on = complete_from(vocab.FAIL_ON)
-complete_profile_key = complete_from(vocab.PROFILE_KEYS)
-complete_topic = complete_from(vocab.HELP_TOPICS)
-complete_shell = complete_from(vocab.SHELLS)
-complete_flow = _complete_recent("flows")
-complete_run = _complete_recent("runs")
+# -- TAB completion: the completers live in rundctl.cli.complete (local only) ----------------
 
 # -- single options ----------------------------------------------------------------------
 
@@ -91,6 +73,7 @@ OutputOpt = Annotated[
 ProfileOpt = Annotated[
     str | None,
     typer.Option("--profile", metavar="NAME", envvar="RUNDCTL_PROFILE",
+                 autocompletion=complete_profile,
                  help="Settings from [profiles.NAME] in config.toml (flag > env > profile > "
                  "default).", rich_help_panel=CONNECTION, show_default=False),
 ]
@@ -190,7 +173,8 @@ class ConnArgs(NamedTuple):
 CONNECTION_PARAMS = (
     Param("endpoint", _text("--endpoint", "URL", "API base URL, or 'sandbox' for the built-in "
                             "local sandbox. [default: the cloud's Graph root + /beta]",
-                            CONNECTION, envvar="RUNDCTL_ENDPOINT"), None),
+                            CONNECTION, envvar="RUNDCTL_ENDPOINT",
+                            autocompletion=complete_endpoint), None),
     Param("cloud", CloudOpt, DEFAULT_CLOUD),
     Param("auth", Annotated[str, typer.Option(
         "--auth", autocompletion=complete_auth, metavar="MODE", envvar="RUNDCTL_AUTH",
@@ -222,9 +206,9 @@ with_connection = option_group("conn_args", ConnArgs, CONNECTION_PARAMS)
 RUN_FIELD_PARAMS = (
     Param("name", _text("--name", "TEXT", "displayName.", INPUT, short="-n"), None),
     Param("start", _text("--start", "TS", "startDateTime: RFC 3339 with Z or ±hh:mm, or 'now'.",
-                         INPUT), None),
-    Param("end", _text("--end", "TS", "endDateTime: RFC 3339 with Z or ±hh:mm, or 'now'.", INPUT),
-          None),
+                         INPUT, autocompletion=complete_time), None),
+    Param("end", _text("--end", "TS", "endDateTime: RFC 3339 with Z or ±hh:mm, or 'now'.", INPUT,
+                       autocompletion=complete_time), None),
     Param("status", StatusOpt, None),
     Param("statistics", _text("--statistics", "JSON|@FILE", "statistics object: JSON or @FILE.",
                               INPUT), None),

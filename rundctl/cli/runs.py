@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rundctl.cli.complete import complete_status
 from rundctl.cli.context import (
     conn_settings,
     current_deps,
@@ -38,7 +39,6 @@ from rundctl.cli.options import (
     RunArg,
     WaitArgs,
     WaitFlag,
-    complete_status,
     with_connection,
     with_run_flags,
     with_wait,

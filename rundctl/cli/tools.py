@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from rundctl import vocab
+from rundctl.cli.complete import complete_shell, complete_topic
 from rundctl.cli.context import current_deps, output_format, renderer
-from rundctl.cli.options import ConnArgs, OutputOpt, complete_shell, complete_topic, with_connection
+from rundctl.cli.options import ConnArgs, OutputOpt, with_connection
 from rundctl.errors import UsageError
 
 COMPLETION_FILES = {"bash": "rundctl.bash", "zsh": "_rundctl", "fish": "rundctl.fish",
