@@ -30,6 +30,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from rundctl import __version__
+from rundctl.cli import api as api_cmds
 from rundctl.cli import auth as auth_cmds
 from rundctl.cli import config as config_cmds
 from rundctl.cli import flows as flows_cmds
@@ -254,6 +255,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("stats", run_cmds.stats),
     ("activities", run_cmds.activities),
     ("start", run_cmds.start),
+    ("api", api_cmds.api),
     ("sandbox", sandbox_cmds.sandbox),
     ("completion", tool_cmds.completion),
     ("version", tool_cmds.version),
