@@ -207,7 +207,22 @@ def test_sandbox_beyond_loopback_warns_first() -> None:
 # -- the entry point ----------------------------------------------------------------------
 
 
-def test_python_m_rundctl_main_runs_the_app_and_exits_with_its_status(capsys) -> None:
+@pytest.fixture
+def own_signal_handlers() -> Any:
+    """main() installs the binary's SIGTERM/SIGHUP handlers; put pytest's back afterwards."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_python_m_rundctl_main_runs_the_app_and_exits_with_its_status(
+    capsys, own_signal_handlers
+) -> None:
+    import signal
+
     from rundctl.__main__ import main
 
     with pytest.raises(SystemExit) as done:
@@ -218,6 +233,9 @@ def test_python_m_rundctl_main_runs_the_app_and_exits_with_its_status(capsys) ->
         main(["list", "--flow", "nope", "--endpoint", "sandbox"])
     assert failed.value.code == 2
     assert "--flow: 'nope' is not a GUID" in capsys.readouterr().err
+    from rundctl.app import _on_signal
+
+    assert signal.getsignal(signal.SIGTERM) is _on_signal  # SIGTERM ends it like Ctrl-C
 
 
 def test_main_makes_non_utf8_streams_utf8(monkeypatch) -> None:
