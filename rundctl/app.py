@@ -126,6 +126,8 @@ def guarded(deps: Deps, work: Callable[[], object]) -> int:
         if exc.errno != errno.EPIPE:
             return _bug(deps, exc)
         _silence_stdout(deps)
+        if not deps.done:  # a read: the reader chose to stop and nothing was lost
+            return int(ExitCode.OK)
         notes.done_before_output_lost(deps)
         return int(ExitCode.BROKEN_PIPE)
     except Exception as exc:  # a bug: say so plainly, never dump locals or secrets
@@ -165,6 +167,8 @@ class RundctlGroup(TyperGroup):
              windows_expand_args: bool = True, **extra: Any) -> Any:
         obj = extra.get("obj")
         deps = obj if isinstance(obj, Deps) else from_process()
+        deps.use_error_format(error_format_in(args if args is not None else sys.argv[1:],
+                                              deps.error_format))
         extra["obj"] = deps
         code = guarded(deps, lambda: super(RundctlGroup, self).main(
             args, prog_name or "rundctl", complete_var, standalone_mode=False,
@@ -172,6 +176,52 @@ class RundctlGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+ERROR_FORMATS = ("text", "json")
+
+
+def error_format_in(argv: Sequence[str], default: str) -> str:
+    """``--error-format`` from the command line, read before parsing so that even a
+    mistake in the flags is reported in the format asked for."""
+    found = default
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--error-format" and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif arg.startswith("--error-format="):
+            found = arg.partition("=")[2]
+    found = found.strip().lower()
+    return found if found in ERROR_FORMATS else default
+
+
+ErrorFormatOpt = Annotated[str | None, typer.Option(
+    "--error-format", metavar="|".join(ERROR_FORMATS), envvar="RUNDCTL_ERROR_FORMAT",
+    help="text (default), or json: every line on stderr is one JSON value (errors as "
+    "{\"error\": {...}}).", rich_help_panel="Output", show_default=False)]
+
+
+def _with_error_format(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Every command accepts --error-format (read early by RundctlGroup; checked here)."""
+    import inspect
+
+    sig = inspect.signature(fn, eval_str=True)
+    param = inspect.Parameter("error_format", inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=ErrorFormatOpt)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        chosen = kwargs.pop("error_format", None)
+        if chosen is not None and chosen.strip().lower() not in ERROR_FORMATS:
+            raise UsageError(f"--error-format: '{chosen}' is not one of "
+                             f"{', '.join(ERROR_FORMATS)}")
+        return fn(*args, **kwargs)
+
+    params = [*sig.parameters.values(), param]
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 class PanelCommand(TyperCommand):
@@ -228,7 +278,7 @@ app = _typer(name="rundctl", help=HELP, epilog=EPILOG, cls=RundctlGroup,
 
 
 def _register(target: typer.Typer, name: str, fn: Callable[..., Any]) -> None:
-    target.command(name, cls=PanelCommand)(command(fn))
+    target.command(name, cls=PanelCommand)(command(_with_error_format(fn)))
 
 
 def _version_callback(value: bool) -> None:

@@ -238,6 +238,7 @@ class _Workers:
         self.pending = 0
         self.last_progress = monotonic()
         self.errors: list[BaseException] = []
+        self.size = size
         for n in range(size):
             threading.Thread(target=self._run, name=f"rundctl-bulk-{n}", daemon=True).start()
 
@@ -281,6 +282,16 @@ class _Workers:
                 self._check(stall)
                 self.cond.wait(0.25)
         self._check(stall)
+
+    def close(self) -> None:
+        """Let the idle workers end (each takes one stop mark); busy ones end after."""
+        import queue
+
+        for _ in range(self.size):
+            try:
+                self.tasks.put_nowait(None)
+            except queue.Full:
+                break
 
     def settle(self, grace: float) -> set[int]:
         """Let requests in flight finish for up to *grace* s; the ones still out."""
@@ -341,6 +352,14 @@ def send_all(
 
     workers = _Workers(parallel, one, monotonic)
     try:
+        return _feed(workers, plan, shared, summary, stall, journal is not None)
+    finally:
+        workers.close()
+
+
+def _feed(workers: _Workers, plan: Plan, shared: Sending, summary: Summary, stall: float,
+          journaled: bool) -> Summary:
+    try:
         for item in iter_spool(plan):
             if shared.stop:
                 break
@@ -353,7 +372,7 @@ def send_all(
             f"the service stopped answering: {stalled} ({summary.done} of {plan.total} records "
             "done); stopped sending",
             hint="requests still out may have been applied: run the same command again with "
-            "--journal to finish exactly once" if journal else "run again later; without "
+            "--journal to finish exactly once" if journaled else "run again later; without "
             "--journal a re-run creates the created records again") from None
     except BaseException:
         shared.stop.append("interrupted")

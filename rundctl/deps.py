@@ -58,6 +58,8 @@ class Deps:
     in_flight: Callable[[], tuple[str, str, float] | None] | None = None
     # GitHub Actions annotations: "auto" (when GITHUB_ACTIONS=true) or "off".
     ci_annotations: str | None = None
+    # How errors and talk look on stderr: "text" (default) or "json" (one value per line).
+    error_format: str = "text"
     # True when the streams are this process's own (from_process).
     process_streams: bool = False
     # What this command changed on the service (said on stderr if stdout then fails).
@@ -66,6 +68,11 @@ class Deps:
     credential_factory: Callable[[Deps, ConnSettings], Credential] | None = None
 
     def __post_init__(self) -> None:
+        if (self.env.get("RUNDCTL_ERROR_FORMAT") or "").strip().lower() == "json":
+            self.error_format = "json"
+        if self.error_format == "json" and not isinstance(self.stderr, JsonErr):
+            self.stderr = JsonErr(self.stderr)  # type: ignore[assignment]
+            self.stderr_tty = False
         if self.env.get("GITHUB_ACTIONS") == "true":
             if not isinstance(self.stdout, CommandGuard):
                 self.stdout = CommandGuard(self.stdout)  # type: ignore[assignment]
@@ -95,6 +102,13 @@ class Deps:
         from rundctl.auth import interactive
 
         return interactive(self.env, bool(self.stdin_tty), bool(self.stderr_tty))
+
+    def use_error_format(self, fmt: str) -> None:
+        """Switch stderr to ``json`` (one JSON value per line) or keep ``text``."""
+        if fmt == "json" and self.error_format != "json":
+            self.error_format = "json"
+            self.stderr = JsonErr(self.stderr)  # type: ignore[assignment]
+            self.stderr_tty = False
 
     def did(self, what: str | Callable[[], str]) -> None:
         """Note a change made on the service (or a function that describes it when asked),
@@ -234,6 +248,54 @@ class CommandGuard:
 
     def isatty(self) -> bool:
         return _isatty(self._stream)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+class JsonErr:
+    """stderr with ``--error-format json``: every line becomes one JSON value, so
+    ``2> err.json`` always parses: ``{"note": …}`` or ``{"warning": …}`` for talk, and
+    errors written whole through :meth:`value`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        import json
+
+        text = line.removeprefix("rundctl: ")
+        if not text.strip():
+            return
+        key = "note"
+        if text.startswith("warning: "):
+            key, text = "warning", text.removeprefix("warning: ")
+        elif text.startswith("hint: "):
+            key, text = "hint", text.removeprefix("hint: ")
+        self._stream.write(json.dumps({key: text}, ensure_ascii=False) + "\n")
+
+    def value(self, data: object) -> None:
+        """One whole JSON value (an error) on its own line."""
+        import json
+
+        if self._pending:
+            self._line(self._pending)
+            self._pending = ""
+        self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False  # no spinner or progress bar: their frames are not JSON
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._stream, name)

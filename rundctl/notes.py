@@ -7,6 +7,7 @@ from a user or a service passes through :func:`rundctl.redact.safe_message` firs
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rundctl.deps import Deps, write_command
 from rundctl.errors import RundctlError
@@ -15,8 +16,36 @@ from rundctl.redact import safe_message
 INTERRUPTED = "rundctl: interrupted\n"
 
 
+def error_value(exit_code: int, message: str, hint: str | None,
+                info: Any = None, details: list[str] | None = None) -> dict[str, Any]:
+    """An error as ``--error-format json`` writes it (one object per line on stderr)."""
+    body: dict[str, Any] = {"exit": exit_code, "message": safe_message(message),
+                            "hint": safe_message(hint) if hint else None}
+    if details:
+        body["details"] = [safe_message(d.strip()) for d in details]
+    if info is not None:
+        for key, value in (("code", info.code), ("status", info.status),
+                           ("requestId", info.request_id),
+                           ("clientRequestId", info.client_request_id)):
+            if value is not None:
+                body[key] = value
+    return {"error": body}
+
+
+def _json(deps: Deps) -> Any:
+    """The JSON writer of stderr when --error-format json is on, else None."""
+    return getattr(deps.stderr, "value", None) if deps.error_format == "json" else None
+
+
 def report(deps: Deps, exc: RundctlError) -> None:
     """``rundctl: error: …``, the service details, ``hint: …``; then the CI annotation."""
+    value = _json(deps)
+    if value is not None:
+        info = getattr(exc, "info", None)
+        extra = [] if info is not None else exc.detail_lines()
+        value(error_value(int(exc.exit_code), exc.message, exc.hint, info, extra))
+        deps.stderr.flush()
+        return
     details = [safe_message(line) for line in exc.detail_lines()]
     lines = [f"rundctl: error: {safe_message(exc.message)}", *details]
     if exc.hint:
@@ -27,8 +56,13 @@ def report(deps: Deps, exc: RundctlError) -> None:
              safe_message(exc.hint) if exc.hint else None)
 
 
-def usage(deps: Deps, message: str, command_path: str) -> None:
+def usage(deps: Deps, message: str, command_path: str, exit_code: int = 2) -> None:
     """A command-line mistake found while parsing (exit 2)."""
+    value = _json(deps)
+    if value is not None:
+        value(error_value(exit_code, message, f"see '{command_path} --help'"))
+        deps.stderr.flush()
+        return
     deps.stderr.write(f"rundctl: error: {safe_message(message)}\n"
                       f"hint: see '{command_path} --help'\n")
     deps.stderr.flush()
@@ -42,7 +76,7 @@ def annotate(deps: Deps, message: str, details: list[str], hint: str | None) -> 
     """
     env = deps.env
     mode = deps.ci_annotations or env.get("RUNDCTL_CI_ANNOTATIONS", "auto").lower()
-    if env.get("GITHUB_ACTIONS") != "true" or mode == "off":
+    if env.get("GITHUB_ACTIONS") != "true" or mode == "off" or deps.error_format == "json":
         return
 
     def escape(text: str) -> str:
@@ -65,6 +99,15 @@ def annotate(deps: Deps, message: str, details: list[str], hint: str | None) -> 
 
 def interrupted(deps: Deps, signum: int | None = None) -> None:
     """Ctrl-C (or SIGTERM/SIGHUP): say so, and whether a create was in flight."""
+    value = _json(deps)
+    if value is not None:
+        import signal as signals
+
+        name = f" ({signals.Signals(signum).name})" if signum else ""
+        note = in_flight_note(deps).strip().replace("\nhint: ", "; ")
+        value(error_value(128 + signum if signum else 130, f"interrupted{name}", note))
+        deps.stderr.flush()
+        return
     head = INTERRUPTED
     if signum:
         import signal
@@ -90,6 +133,13 @@ def done_before_output_lost(deps: Deps) -> None:
 
 def output_lost(deps: Deps, reason: str) -> None:
     """stdout failed (a full disk, an I/O error): exit 18, with what was done."""
+    value = _json(deps)
+    if value is not None:
+        done = [item() if callable(item) else item for item in deps.done]
+        value(error_value(18, f"could not write the output: {reason}",
+                          "it was done: check before running again" if done else None,
+                          details=done))
+        return
     deps.stderr.write(f"rundctl: error: could not write the output: {safe_message(reason)}\n")
     done_before_output_lost(deps)
     if deps.done:
@@ -113,6 +163,11 @@ def in_flight_note(deps: Deps) -> str:
 
 def bug(deps: Deps, exc: BaseException, *, traceback_text: str | None = None) -> None:
     """An unexpected error: said plainly, never with locals, tokens or headers."""
+    value = _json(deps)
+    if value is not None:
+        value(error_value(1, f"internal error (a bug): {type(exc).__name__}: {exc}",
+                          "please report it with the command you ran"))
+        return
     deps.stderr.write(
         f"rundctl: error: internal error (a bug): {type(exc).__name__}: "
         f"{safe_message(str(exc))}\n"

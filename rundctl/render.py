@@ -166,7 +166,8 @@ class Renderer:
             self._items_table([run], kind)
         self.out.flush()
 
-    # A collection: streamed for ndjson/tsv/id/json (json as ONE array, written as it comes).
+    # A collection: ndjson/tsv/id stream whole lines as items arrive; json is ONE array,
+    # written whole once the last page is in (never half a document).
     def many(self, runs: Iterable[Mapping[str, Any]], kind: str = "run") -> int:
         count = 0
         if self.fmt == "table":
@@ -177,14 +178,12 @@ class Renderer:
                 self._items_table(items, kind)
             return len(items)
         if self.fmt == "json":
-            self.out.write("[")
-            for run in runs:
-                body = to_json(run).replace("\n", "\n  ")
-                self.out.write(("," if count else "") + "\n  " + body)
-                count += 1
-            self.out.write("\n]\n" if count else "]\n")
+            # ONE document, written only once every page is in: a failure (or Ctrl-C) on a
+            # later page leaves stdout empty instead of a torn '[' for jq to choke on.
+            items = list(runs)
+            self.out.write(to_json(items) + "\n" if items else "[]\n")
             self.out.flush()
-            return count
+            return len(items)
         for run in runs:
             count += 1
             if self.fmt == "ndjson":

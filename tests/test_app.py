@@ -81,10 +81,16 @@ class _ClosedPipe(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
-def test_a_closed_stdout_is_141_and_silent() -> None:
+def test_a_closed_stdout_ends_a_read_with_0_and_a_change_with_141(tmp_path: object) -> None:
     deps, _, err = _deps(stdout=_ClosedPipe())
-    assert _run(deps, ["schema"]) == 141
+    assert _run(deps, ["schema"]) == 0  # the reader chose to stop; nothing was lost
     assert err.getvalue() == ""
+    env = {**os.environ, "RUNDCTL_SANDBOX_DB": os.path.join(str(tmp_path), "s.db")}
+    deps, _, err = _deps(stdout=_ClosedPipe(), env=env)
+    code = _run(deps, ["create", "--endpoint", "sandbox", "--flow", FLOW, "-n", "x", "--start",
+                       "now", "--status", "running", "--statistics", "{}"])
+    assert code == 141
+    assert "created run " in err.getvalue() and "could not be written" in err.getvalue()
 
 
 def test_a_bug_is_exit_1_and_never_prints_the_secret() -> None:

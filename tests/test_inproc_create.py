@@ -217,8 +217,6 @@ def test_usage_and_connection_errors_have_documented_exit_codes(args, code, text
     assert "Traceback" not in res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="list -o json writes '[' before the first page arrives, "
-                   "so a list that fails at once leaves a torn JSON document on stdout")
 def test_a_list_that_fails_before_any_page_prints_nothing_on_stdout() -> None:
     res = invoke(["list", "--flow", FLOW, "--endpoint", "http://127.0.0.1:9", "--timeout", "2s",
                   "-o", "json"])
