@@ -170,6 +170,7 @@ class RundctlGroup(TyperGroup):
         deps.use_error_format(error_format_in(args if args is not None else sys.argv[1:],
                                               deps.error_format))
         extra["obj"] = deps
+        deps.argv = list(args if args is not None else sys.argv[1:])
         code = guarded(deps, lambda: super(RundctlGroup, self).main(
             args, prog_name or "rundctl", complete_var, standalone_mode=False,
             windows_expand_args=windows_expand_args, **extra))

@@ -58,6 +58,8 @@ class Deps:
     in_flight: Callable[[], tuple[str, str, float] | None] | None = None
     # GitHub Actions annotations: "auto" (when GITHUB_ACTIONS=true) or "off".
     ci_annotations: str | None = None
+    # The command line as given (for "run this again to finish" hints).
+    argv: list[str] = field(default_factory=list)
     # How errors and talk look on stderr: "text" (default) or "json" (one value per line).
     error_format: str = "text"
     # True when the streams are this process's own (from_process).

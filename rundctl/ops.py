@@ -106,13 +106,16 @@ def create_bulk(deps: Deps, conn: ConnSettings, request: BulkRequest,
 
 
 def follow(deps: Deps, client: GraphClient, run_id: str, flow: str | None,
-           options: WaitOptions, on_poll: OnPoll | None = None) -> WaitResult:
-    """Poll a run until it ends (or the timeout); the result carries the exit code."""
+           options: WaitOptions, on_poll: OnPoll | None = None,
+           sleep: Callable[[float], None] | None = None) -> WaitResult:
+    """Poll a run until it ends (or the timeout); the result carries the exit code.
+
+    *sleep* (default ``deps.sleep``) is the pause between polls, e.g. one that ticks."""
     from rundctl import runs
     from rundctl.wait import wait_for
 
     return wait_for(lambda: runs.get_run(client, run_id, flow), options,
-                    monotonic=deps.monotonic, sleep=deps.sleep, on_poll=on_poll)
+                    monotonic=deps.monotonic, sleep=sleep or deps.sleep, on_poll=on_poll)
 
 
 UPDATE_ATTEMPTS = 8

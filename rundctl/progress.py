@@ -15,33 +15,65 @@ PLAIN_EVERY = 30.0
 
 
 class WaitProgress:
+    """A spinner that ticks every second on a terminal ("… 1m 5s elapsed, next check in 12s");
+    with ``TERM=dumb`` or no terminal, one plain line per poll and at least one every 30 s."""
+
     def __init__(self, deps: Deps, run_id: str) -> None:
         self.deps = deps
         self.run_id = neutralise(run_id)
         self.last_line: float | None = None
+        self.state = "not found yet"
+        self.started = deps.monotonic()
         self.status: Any = None
-        if deps.stderr_tty:
+        if deps.stderr_tty and deps.env.get("TERM") != "dumb":
+            from rich.text import Text
+
             from rundctl.render import make_console
 
             console = make_console(deps.stderr, tty=True, env=deps.env)
-            from rich.text import Text
-
             self.status = console.status(Text(f"waiting for run {self.run_id}"))
             self.status.start()
 
+    def _text(self, elapsed: float, next_in: float | None = None) -> str:
+        text = f"waiting for run {self.run_id}: {self.state} ({human_duration(elapsed)} elapsed"
+        if next_in is not None and next_in >= 1:
+            text += f", next check in {human_duration(next_in)}"
+        return text + ")"
+
+    def _plain(self, text: str) -> None:
+        self.last_line = self.deps.monotonic()
+        self.deps.stderr.write(f"rundctl: {text}\n")
+        self.deps.stderr.flush()
+
     def update(self, run: dict[str, Any] | None, elapsed: float) -> None:
-        state = neutralise(str(run.get("status"))) if run else "not found yet"
-        text = f"waiting for run {self.run_id}: {state} ({human_duration(elapsed)} elapsed)"
+        """After each poll: the run's state (a plain line per poll off a terminal)."""
+        self.state = neutralise(str(run.get("status"))) if run else "not found yet"
         if self.status is not None:
             from rich.text import Text
 
-            self.status.update(Text(text))
-            return
-        now = self.deps.monotonic()
-        if self.last_line is None or now - self.last_line >= PLAIN_EVERY:
-            self.last_line = now
-            self.deps.stderr.write(f"rundctl: {text}\n")
-            self.deps.stderr.flush()
+            self.status.update(Text(self._text(elapsed)))
+        else:
+            self._plain(self._text(elapsed))
+
+    def sleep(self, seconds: float) -> None:
+        """The pause between polls: on a terminal in steps of 1 s so the counter ticks; off
+        one, in one piece unless a plain line is due (at least one every 30 s)."""
+        end = self.deps.monotonic() + seconds
+        while (left := end - self.deps.monotonic()) > 0:
+            if self.status is not None:
+                step = min(1.0, left)
+            else:
+                since = self.deps.monotonic() - (self.last_line or self.started)
+                step = min(left, max(PLAIN_EVERY - since, 0.0) or left)
+            self.deps.sleep(step)
+            elapsed = self.deps.monotonic() - self.started
+            next_in = max(0.0, end - self.deps.monotonic())
+            if self.status is not None:
+                from rich.text import Text
+
+                self.status.update(Text(self._text(elapsed, next_in)))
+            elif next_in > 0 and self.deps.monotonic() - (self.last_line or 0.0) >= PLAIN_EVERY:
+                self._plain(self._text(elapsed, next_in))
 
     def close(self) -> None:
         if self.status is not None:
@@ -81,6 +113,7 @@ class BulkProgress:
         self.total = total
         self.count = 0
         self.created = 0
+        self.problems: list[Any] = []
         self.started = deps.monotonic()
         self.last_line = self.started
         self.bar: Any = None
@@ -109,6 +142,8 @@ class BulkProgress:
 
         if outcome.status == "created":
             self.created += 1
+        elif outcome.status in ("failed", "unknown") and len(self.problems) < 1000:
+            self.problems.append(outcome)
         out = self.deps.stdout
         if self.fmt in ("ndjson", "table", "tsv"):
             out.write(to_json(outcome.as_json(), indent=None) + "\n")

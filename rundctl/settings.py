@@ -148,15 +148,15 @@ class ConnSettings(NamedTuple):
     client_id: str | None = None
 
 
-def parse_duration(text: str, *, name: str = "--timeout") -> float:
-    """``90``, ``90s``, ``2m``, ``1h`` -> seconds."""
+def parse_duration(text: str, *, name: str = "--timeout", allow_zero: bool = False) -> float:
+    """``90``, ``90s``, ``2m``, ``1h`` -> seconds (``0`` only with *allow_zero*)."""
     match = _DURATION.match(text)
     if not match:
         raise UsageError(
             f"{name}: '{text}' is not a duration", hint="write e.g. 90, 90s, 2m or 1h"
         )
     seconds = float(match.group(1)) * _UNIT[(match.group(2) or "s").lower()]
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{name}: must be greater than zero")
     return seconds
 

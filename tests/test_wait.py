@@ -95,7 +95,7 @@ def test_throttling_is_waited_out_honouring_retry_after() -> None:
     assert result.exit_code == 0 and clock.slept == [42]
 
 
-def test_plain_progress_line_every_30_seconds_when_not_a_terminal() -> None:
+def test_plain_progress_line_per_poll_and_every_30_seconds_when_not_a_terminal() -> None:
     clock = FakeClock()
     err = io.StringIO()
     deps = Deps(env={}, stdin=io.BytesIO(), stdout=io.StringIO(), stderr=err,
@@ -103,8 +103,54 @@ def test_plain_progress_line_every_30_seconds_when_not_a_terminal() -> None:
     progress = WaitProgress(deps, "r")
     fetch, _ = scripted(clock, ["running"] * 20 + ["completed"])
     wait_for(fetch, WaitOptions(timeout=3600, interval=10), monotonic=clock.monotonic,
-             sleep=clock.sleep, on_poll=progress.update)
+             sleep=progress.sleep, on_poll=progress.update)
     lines = err.getvalue().splitlines()
-    assert len(lines) == 7  # polls at 0..190 s: a line at 0, 30, 60, ..., 180
+    assert len(lines) == 20  # one per poll, at 0, 10, ..., 190 s
     assert lines[0] == "rundctl: waiting for run r: running (0s elapsed)"
-    assert lines[1].endswith("(30s elapsed)")
+    assert lines[1].endswith("(10s elapsed)")
+    assert clock.slept == [10] * 20
+
+
+def test_a_long_pause_between_polls_still_prints_a_line_every_30_seconds() -> None:
+    clock = FakeClock()
+    err = io.StringIO()
+    deps = Deps(env={}, stdin=io.BytesIO(), stdout=io.StringIO(), stderr=err,
+                monotonic=clock.monotonic, sleep=clock.sleep, stderr_tty=False, stdout_tty=False)
+    progress = WaitProgress(deps, "r")
+    fetch, _ = scripted(clock, ["running"] * 3 + ["completed"])
+    wait_for(fetch, WaitOptions(timeout=3600, interval=90), monotonic=clock.monotonic,
+             sleep=progress.sleep, on_poll=progress.update)
+    lines = err.getvalue().splitlines()
+    assert lines[:4] == ["rundctl: waiting for run r: running (0s elapsed)",
+                         "rundctl: waiting for run r: running (30s elapsed, next check in 1m 00s)",
+                         "rundctl: waiting for run r: running (1m 00s elapsed, next check in 30s)",
+                         "rundctl: waiting for run r: running (1m 30s elapsed)"]
+    assert sum(clock.slept) == 270
+
+
+def test_a_terminal_counter_ticks_every_second_with_the_next_check() -> None:
+    clock = FakeClock()
+    err = io.StringIO()
+    deps = Deps(env={"TERM": "xterm"}, stdin=io.BytesIO(), stdout=io.StringIO(), stderr=err,
+                monotonic=clock.monotonic, sleep=clock.sleep, stderr_tty=True, stdout_tty=False)
+    progress = WaitProgress(deps, "r")
+    shown: list[str] = []
+    progress.status.update = lambda text: shown.append(str(text))  # type: ignore[union-attr]
+    progress.update({"status": "running"}, 0.0)
+    progress.sleep(3)
+    progress.close()
+    assert clock.slept == [1.0, 1.0, 1.0]
+    assert shown[-3:] == ["waiting for run r: running (1s elapsed, next check in 2s)",
+                          "waiting for run r: running (2s elapsed, next check in 1s)",
+                          "waiting for run r: running (3s elapsed)"]
+
+
+def test_term_dumb_on_a_terminal_prints_plain_lines() -> None:
+    clock = FakeClock()
+    err = io.StringIO()
+    deps = Deps(env={"TERM": "dumb"}, stdin=io.BytesIO(), stdout=io.StringIO(), stderr=err,
+                monotonic=clock.monotonic, sleep=clock.sleep, stderr_tty=True, stdout_tty=False)
+    progress = WaitProgress(deps, "r")
+    progress.update({"status": "running"}, 0.0)
+    progress.close()
+    assert err.getvalue() == "rundctl: waiting for run r: running (0s elapsed)\n"

@@ -154,7 +154,8 @@ def time_flag(deps: Deps, text: str | None, name: str) -> str | None:
                          "or an age like 24h or 7d") from None
 
 
-def wait_options(timeout: float, args: WaitArgs) -> WaitOptions:
+def wait_options(timeout: float, args: WaitArgs, *, grace: str = "60s") -> WaitOptions:
+    """The wait flags checked; *grace* is the command's default ``--not-found-grace``."""
     from rundctl.settings import parse_duration
     from rundctl.wait import FAIL_ON, WaitOptions
 
@@ -164,8 +165,9 @@ def wait_options(timeout: float, args: WaitArgs) -> WaitOptions:
     interval = args.interval.strip().lower()
     every = None if interval == "auto" else parse_duration(args.interval, name="--interval")
     return WaitOptions(timeout=timeout, interval=every, fail_on=fail_on,
-                       not_found_grace=parse_duration(args.not_found_grace,
-                                                      name="--not-found-grace"))
+                       not_found_grace=parse_duration(args.not_found_grace or grace,
+                                                      name="--not-found-grace",
+                                                      allow_zero=True))
 
 
 def remember_ids(flow: str | None, run: object = None) -> None:

@@ -105,6 +105,10 @@ StatusOpt = Annotated[
                  help=f"{', '.join(vocab.RUN_STATUSES)} (any case).", rich_help_panel=INPUT,
                  show_default=False),
 ]
+GithubOutputOpt = Annotated[bool, typer.Option(
+    "--github-output", help="In GitHub Actions, also write the results (run-id, status; for "
+    "bulk the counts) to $GITHUB_OUTPUT for later steps (or RUNDCTL_GITHUB_OUTPUT=true).",
+    rich_help_panel=OUTPUT)]
 WaitFlag = Annotated[
     bool, typer.Option("--wait", help="Then follow the run until it ends (exit codes as wait).",
                        rich_help_panel=WAIT)
@@ -229,7 +233,7 @@ class WaitArgs(NamedTuple):
 
     interval: str
     fail_on: str
-    not_found_grace: str
+    not_found_grace: str | None
 
 
 WAIT_PARAMS = (
@@ -241,9 +245,10 @@ WAIT_PARAMS = (
         help="Which outcomes exit non-zero: errors (completedWithErrors -> 14), "
         "warnings (also completedWithWarnings -> 15), never (only failed -> 13).",
         rich_help_panel=WAIT)], "errors"),
-    Param("not_found_grace", Annotated[str, typer.Option(
+    Param("not_found_grace", Annotated[str | None, typer.Option(
         "--not-found-grace", metavar="DURATION",
-        help="Keep polling a run that is not found yet for this long.",
-        rich_help_panel=WAIT)], "60s"),
+        help="Keep polling a run that is not found yet for this long. [default: 0 for wait "
+        "(a mistyped ID fails at once); 60s for create --wait and start --wait]",
+        rich_help_panel=WAIT, show_default=False)], None),
 )
 with_wait = option_group("wait_args", WaitArgs, WAIT_PARAMS)

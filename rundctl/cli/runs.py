@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rundctl import ci
 from rundctl.cli.complete import complete_status
 from rundctl.cli.context import (
     conn_settings,
@@ -34,6 +35,7 @@ from rundctl.cli.options import (
     ConnArgs,
     FileOpt,
     FlowOpt,
+    GithubOutputOpt,
     OutputOpt,
     ProfileOpt,
     RunArg,
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from rundctl.client import GraphClient
     from rundctl.ops import BulkRequest
     from rundctl.settings import ConnSettings
-    from rundctl.wait import WaitOptions
+    from rundctl.wait import WaitOptions, WaitResult
 
 ParentOpt = Annotated[str | None, typer.Option(
     "--parent", metavar="RUN", help="Create a process run under this run ID.", show_default=False)]
@@ -77,6 +79,7 @@ def create(
     parallel: ParallelOpt = 4,
     journal: JournalOpt = None,
     output: OutputOpt = None,
+    github_output: GithubOutputOpt = False,
     *,
     run_flags: RunFlags,
     wait_args: WaitArgs,
@@ -113,7 +116,7 @@ def create(
         if conn_args.timeout is None:
             conn = conn_settings(conn_args, bulk=True)
         request = ops.BulkRequest(given.plan, flow_id, parent_id, parallel, journal)
-        return _bulk(deps, conn, request, output, dry_run)
+        return _bulk(deps, conn, request, output, dry_run, github_output, file or "-")
     if dry_run:
         renderer(deps, fmt).request(ops.dry_run(deps, conn, flow_id, parent_id, given.payload))
         return 0
@@ -122,12 +125,26 @@ def create(
                                  say=lambda text: say(deps, text))
         remember_ids(flow_id, created.get("id"))
         deps.did(f"created run {_shown(str(created.get('id')))}")
+        ci.created_entry(deps, created)
         if waiting is None:
+            _outputs(deps, github_output, created, None)
             renderer(deps, fmt).one(created)
             return 0
         run_id = str(created["id"])
         say(deps, f"created {_shown(run_id)}")
-        return _follow(deps, client, run_id, flow_id, waiting, fmt)
+        return _follow(deps, client, run_id, flow_id, waiting, fmt, github_output)
+
+
+def _outputs(deps: Deps, wanted: bool, run: dict[str, Any] | None, code: int | None,
+             run_id: str | None = None) -> None:
+    """``run-id`` and ``status`` (and the wait's ``exit-code``) for later workflow steps."""
+    if not ci.outputs_wanted(deps, wanted):
+        return
+    values: dict[str, object] = {"run-id": (run or {}).get("id") or run_id,
+                                 "status": (run or {}).get("status")}
+    if code is not None:
+        values["exit-code"] = code
+    ci.write_outputs(deps, values)
 
 
 def _shown(text: str) -> str:
@@ -137,48 +154,93 @@ def _shown(text: str) -> str:
 
 
 def _bulk(deps: Deps, conn: ConnSettings, request: BulkRequest, output: str | None,
-          dry_run: bool) -> int:
+          dry_run: bool, github_output: bool, source: str) -> int:
     """Send a validated bulk input, one result line per record; exit 0 or 12."""
     from rundctl import ops
     from rundctl.progress import BulkProgress
 
     fmt = output_format(deps, output, default="ndjson")
+    total = request.plan.total
     if dry_run:
-        say(deps, f"valid: {request.plan.total} records; would POST each to "
+        say(deps, f"valid: {total} records; would POST each to "
             f"{ops.bulk_target(conn, request.flow, request.parent)}")
         return 0
-    progress = BulkProgress(deps, fmt, request.plan.total)
-    deps.did(lambda: f"bulk: {progress.created} of {request.plan.total} records created")
+    progress = BulkProgress(deps, fmt, total)
+    deps.did(lambda: f"bulk: {progress.created} of {total} records created")
     try:
         summary = ops.create_bulk(deps, conn, request, progress.emit,
                                   say=lambda text: say(deps, text))
+    except KeyboardInterrupt:
+        progress.close()
+        _how_to_finish(deps, request, progress.created)
+        raise
     finally:
         progress.close()
     progress.summary(summary)
+    ci.bulk_report(deps, source, progress.problems, summary.counts, total)
+    if ci.outputs_wanted(deps, github_output):
+        ci.write_outputs(deps, {**summary.counts, "total": total})
     if summary.broken is not None:
         raise summary.broken
-    return int(summary.exit_code())
+    code = int(summary.exit_code())
+    if code:
+        _how_to_finish(deps, request, summary.counts["created"] + summary.counts["skipped"])
+    return code
+
+
+def _how_to_finish(deps: Deps, request: BulkRequest, done: int) -> None:
+    """After Ctrl-C or exit 12: how far it got, and how to finish without duplicates."""
+    import shlex
+
+    total = request.plan.total
+    if request.journal:
+        command = shlex.join(["rundctl", *deps.argv])
+        say(deps, f"{done} of {total} records are created; to finish exactly once, run the same "
+            f"command again with the same input and journal:\n  {command}")
+    else:
+        say(deps, f"warning: {done} of {total} records are created and there is no journal: a "
+            "plain re-run creates them again; re-run only the records that failed, and use "
+            "--journal PATH next time")
 
 
 def _follow(deps: Deps, client: GraphClient, run_id: str, flow_id: str | None,
-            options: WaitOptions, fmt: str) -> int:
+            options: WaitOptions, fmt: str, github_output: bool = False) -> int:
     """Wait for a run to end, print it, and return the outcome's exit code."""
     from rundctl import notes, ops
     from rundctl.progress import WaitProgress
 
     progress = WaitProgress(deps, run_id)
     try:
-        result = ops.follow(deps, client, run_id, flow_id, options, on_poll=progress.update)
+        result = ops.follow(deps, client, run_id, flow_id, options, on_poll=progress.update,
+                            sleep=progress.sleep)
     finally:
         progress.close()
     if result.run is not None:
         renderer(deps, fmt).one(result.run)
     progress.report(result)
+    _outputs(deps, github_output, result.run, int(result.exit_code), run_id)
     if result.exit_code:
-        status = _shown(str((result.run or {}).get("status", "still running")))
-        notes.annotate(deps, f"run {_shown(run_id)} ended {status} "
-                       f"(exit {int(result.exit_code)})", [], None)
+        notes.annotate(deps, _wait_outcome(run_id, result), [], None)
     return int(result.exit_code)
+
+
+def _wait_outcome(run_id: str, result: WaitResult) -> str:
+    """The annotation of a wait that did not end well, with the run's blocking error."""
+    from rundctl.errors import ExitCode
+    from rundctl.render import human_duration
+
+    run = result.run or {}
+    if result.exit_code == ExitCode.WAIT_TIMEOUT:
+        state = "still running" if run else "not found"
+        return (f"run {_shown(run_id)} timed out after {human_duration(result.elapsed)}, "
+                f"{state} (exit 17)")
+    text = f"run {_shown(run_id)} ended {_shown(str(run.get('status')))} " \
+           f"(exit {int(result.exit_code)})"
+    error = run.get("blockingError")
+    if isinstance(error, dict) and (error.get("code") or error.get("message")):
+        text += ": " + ": ".join(_shown(str(error[k])) for k in ("code", "message")
+                                  if error.get(k))
+    return text
 
 
 @with_run_flags
@@ -350,7 +412,8 @@ def update(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
 
 @with_wait
 @with_connection
-def wait(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
+def wait(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None,
+         github_output: GithubOutputOpt = False, *,
          wait_args: WaitArgs, conn_args: ConnArgs) -> int:
     """Wait until a run ends; the exit code tells how it ended.
 
@@ -370,9 +433,9 @@ def wait(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
     run_id, flow_id = guid(run, "RUN"), optional_guid(flow, "--flow")
     conn = conn_settings(conn_args, waiting=True)
     fmt = output_format(deps, output)
-    options = wait_options(conn.timeout, wait_args)
+    options = wait_options(conn.timeout, wait_args, grace="0")
     with ops.connect(deps, conn) as client:
-        return _follow(deps, client, run_id, flow_id, options, fmt)
+        return _follow(deps, client, run_id, flow_id, options, fmt, github_output)
 
 
 @with_connection
@@ -414,7 +477,8 @@ def activities(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) ->
 
 @with_wait
 @with_connection
-def start(wait: WaitFlag = False, output: OutputOpt = None, *, wait_args: WaitArgs,
+def start(wait: WaitFlag = False, output: OutputOpt = None,
+          github_output: GithubOutputOpt = False, *, wait_args: WaitArgs,
           conn_args: ConnArgs) -> int:
     """Start an on-demand run (published API; at most 5 successful runs per 12 hours).
 
@@ -437,10 +501,14 @@ def start(wait: WaitFlag = False, output: OutputOpt = None, *, wait_args: WaitAr
                             else None)
         deps.did(f"started an on-demand run (client-request-id {started.client_request_id})")
         if options is None or started.run is None:
+            # list with a flow (RUNDCTL_FLOW, a profile) reads the draft API: ask for all runs
+            every = " --flow ''" if deps.env.get("RUNDCTL_FLOW") else ""
             say(deps, f"started an on-demand run (HTTP {started.status}, client-request-id "
                 f"{started.client_request_id}); the service does not return its ID\n"
-                "hint: find it with 'rundctl list --limit 1', or use 'rundctl start --wait'")
+                f"hint: find it with 'rundctl list{every} --limit 1', or use 'rundctl start "
+                "--wait'")
+            _outputs(deps, github_output, None, None)
             return 0
         run_id = str(started.run["id"])
         say(deps, f"started run {_shown(run_id)}")
-        return _follow(deps, client, run_id, None, options, fmt)
+        return _follow(deps, client, run_id, None, options, fmt, github_output)
