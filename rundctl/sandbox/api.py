@@ -21,7 +21,7 @@ from rundctl import jsonio, model
 from rundctl.errors import InvalidInput
 from rundctl.sandbox import faults, odata, views
 from rundctl.sandbox.backend import RunBackend
-from rundctl.sandbox.messages import GraphError, Request, Response, bad_request
+from rundctl.sandbox.messages import GraphError, IfMatch, Request, Response, bad_request
 from rundctl.sandbox.store import Scope, StoredRun, StoreUnavailable
 from rundctl.sandbox.views import PUBLISHED_PROPERTIES, SEED_PROPERTIES
 
@@ -223,17 +223,18 @@ class SandboxApi:
     def _create(self, request: Request, flow: str, parent: str | None) -> Response:
         run = self.backend.create(json_body(request), flow, parent)
         location = f"{request.root}/industryData/incomingFlows/{flow}/runs/{run.id}"
-        return Response(201, _seed_entity(request, run), [("Location", location)])
+        return Response(201, _seed_entity(request, run), [("Location", location), _etag_header(run)])
 
     def get_flow_run(self, request: Request, params: dict[str, str]) -> Response:
         query = odata.parse_item_query(request.query, properties=SEED_PROPERTIES)
         run = self.backend.get(params["run"], params["flow"])
-        return Response(200, _seed_entity(request, run, query.select))
+        return Response(200, _seed_entity(request, run, query.select), [_etag_header(run)])
 
     def patch_run(self, request: Request, params: dict[str, str]) -> Response:
+        if_match = parse_if_match(request.headers.get_all("If-Match"))
         patch = json_body(request)
-        run = self.backend.patch(params["run"], params["flow"], patch)
-        return Response(200, _seed_entity(request, run))
+        run = self.backend.patch(params["run"], params["flow"], patch, if_match)
+        return Response(200, _seed_entity(request, run), [_etag_header(run)])
 
     def list_flow_runs(self, request: Request, params: dict[str, str]) -> Response:
         flow = params["flow"]
@@ -263,7 +264,8 @@ class SandboxApi:
         query = odata.parse_item_query(request.query, properties=PUBLISHED_PROPERTIES)
         run = self.backend.get(params["run"])
         context = f"{request.root}/$metadata#external/industryData/runs/$entity"
-        return Response(200, views.entity(context, views.published_view(run), query.select))
+        body = views.entity(context, views.published_view(run), query.select)
+        return Response(200, body, [_etag_header(run)])
 
     def get_statistics(self, request: Request, params: dict[str, str]) -> Response:
         run = self.backend.get(params["run"])
@@ -323,6 +325,34 @@ def _store_error(exc: StoreUnavailable, *, written: bool) -> GraphError:
         f"The sandbox's database is unavailable ({exc}); nothing was stored. Retry shortly.",
         headers=faults.retry_headers(1.0),
     )
+
+
+def _etag_header(run: StoredRun) -> tuple[str, str]:
+    return ("ETag", views.etag(run))
+
+
+_ENTITY_TAG = re.compile(r'\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*')
+
+
+def parse_if_match(values: list[str] | None) -> IfMatch | None:
+    """The ``If-Match`` header(s), or None when absent (the PATCH is then unconditional);
+    400 if it is not ``*`` or a list of entity tags."""
+    if not values:
+        return None
+    tags: list[str] = []
+    for value in values:
+        if value.strip() == "*":
+            tags.append("*")
+            continue
+        for part in value.split(","):
+            match = _ENTITY_TAG.fullmatch(part)
+            if match is None:
+                bad_request(
+                    f"The If-Match header '{value[:80]}' is not a list of entity tags; send the "
+                    'ETag (or @odata.etag) of the run as read, e.g. If-Match: W/"3".'
+                )
+            tags.append(match.group(1).removeprefix("W/"))
+    return IfMatch(tuple(tags), ", ".join(v.strip() for v in values))
 
 
 def _seed_entity(request: Request, run: StoredRun, select: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from rundctl import model
 from rundctl.sandbox import odata, views
-from rundctl.sandbox.messages import GraphError
+from rundctl.sandbox.messages import GraphError, IfMatch
 from rundctl.sandbox.store import RunStore, Scope, StoredRun
 
 # Runs made by `start` (which names no flow) belong to this fixed flow.
@@ -81,17 +81,30 @@ class RunBackend:
         if self.store.get(run_id, flow) is None:
             raise run_not_found(run_id, flow)
 
-    def patch(self, run_id: str, flow: str, patch: object) -> StoredRun:
-        """Merge *patch* into the run, validated against the run it would become."""
-        run = self.get(run_id, flow)
-        problems = model.validate_patch(patch, run.body)
-        if problems:
-            raise views.validation_error(problems)
-        assert isinstance(patch, dict)
-        merged = {**model.merge_patch(run.body, patch), "id": run.id}
-        # An explicit status wins over the pending outcome of a `start` run.
-        updated = self.store.update(run.id, merged, keep_schedule="status" not in patch)
-        if updated is None:  # removed meanwhile by someone sharing the database file
+    def patch(
+        self, run_id: str, flow: str, patch: object, if_match: IfMatch | None = None
+    ) -> StoredRun:
+        """Merge *patch* into the run, validated against the run it would become.
+
+        With *if_match*, only if the run is still at one of its versions (``*``: any), else
+        412 and nothing changes. The check, the validation against the stored run and the
+        write are one transaction.
+        """
+        self.settle()
+
+        def change(run: StoredRun) -> tuple[dict[str, Any], bool]:
+            if if_match is not None and not if_match.matches(views.etag(run)):
+                raise precondition_failed(run, if_match)
+            problems = model.validate_patch(patch, run.body)
+            if problems:
+                raise views.validation_error(problems)
+            assert isinstance(patch, dict)
+            merged = {**model.merge_patch(run.body, patch), "id": run.id}
+            # An explicit status wins over the pending outcome of a `start` run.
+            return merged, "status" not in patch
+
+        updated = self.store.modify(run_id, flow, change)
+        if updated is None:
             raise run_not_found(run_id, flow)
         return updated
 
@@ -185,6 +198,17 @@ class RunBackend:
         if found is None:
             raise GraphError(404, "itemNotFound", f"Inbound flow '{flow_id}' was not found.")
         return found
+
+
+def precondition_failed(run: StoredRun, if_match: IfMatch) -> GraphError:
+    current = views.etag(run)
+    return GraphError(
+        412,
+        "preconditionFailed",
+        f"The run has changed since it was read: If-Match {if_match.sent[:200]} does not match its current "
+        f"ETag {current}. Read the run again and reapply the change.",
+        headers=[("ETag", current)],
+    )
 
 
 def run_not_found(run_id: str, flow: str | None = None) -> GraphError:

@@ -50,6 +50,18 @@ class Response:
     fault: str | None = None  # the injected fault's kind, for the log
 
 
+@dataclass(frozen=True)
+class IfMatch:
+    """A request's ``If-Match``: its opaque entity tags (``W/`` dropped, for the weak
+    comparison), ``"*"`` for any, and the header as sent (for messages)."""
+
+    tags: tuple[str, ...]
+    sent: str
+
+    def matches(self, etag: str) -> bool:
+        return "*" in self.tags or etag.removeprefix("W/") in self.tags
+
+
 class GraphError(Exception):
     """An error answer in Graph's envelope (built by :func:`.views.error_envelope`)."""
 

@@ -3,14 +3,15 @@
 One connection shared by the server's threads behind a lock (SQLite serialises writers anyway,
 and ``:memory:`` databases exist per connection). File databases use WAL and survive restarts.
 Bodies are stored as the JSON the service returns; ``status`` and ``start_key`` are copied into
-columns so filters, ordering and keyset paging run in SQL.
+columns so filters, ordering and keyset paging run in SQL. ``version`` counts the changes of a
+run (its ETag): every write of a run increments it, in the same statement that checks it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS runs (
     body TEXT NOT NULL,
     created_at REAL NOT NULL,
     due_at REAL NULL,
-    outcome TEXT NULL
+    outcome TEXT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_flow_order ON runs (flow_id, start_key, seq);
 CREATE INDEX IF NOT EXISTS runs_order ON runs (start_key, seq);
@@ -62,6 +64,7 @@ class StoredRun:
     body: dict[str, Any]
     due_at: float | None = None
     outcome: str | None = None
+    version: int = 1
 
     def cursor(self, descending: bool) -> Cursor:
         return Cursor(descending, self.start_key, self.seq)
@@ -104,7 +107,18 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._repair_keys()
+
+    def _migrate(self) -> None:
+        """Columns added since a database was made by an older sandbox."""
+        with self._reading() as db:
+            columns = {str(row["name"]) for row in db.execute("PRAGMA table_info(runs)")}
+        if "version" not in columns:
+            with self._transaction() as db:
+                columns = {str(row["name"]) for row in db.execute("PRAGMA table_info(runs)")}
+                if "version" not in columns:
+                    db.execute("ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
 
     def _repair_keys(self) -> None:
         """Recompute sort keys written without a four-digit year (earlier sandboxes used
@@ -196,18 +210,65 @@ class RunStore:
         return StoredRun(run_id, flow_id, parent_id, int(seq), key, body, due_at, outcome)
 
     def update(self, run_id: str, body: dict[str, Any], *, keep_schedule: bool = True) -> StoredRun | None:
-        """Replace a run's body; ``keep_schedule=False`` cancels a pending ``start`` outcome.
+        """Replace a run's body (a new version); ``keep_schedule=False`` cancels a pending
+        ``start`` outcome.
 
         Returns the run as stored (read in the same transaction), None if there is none.
         """
         with self._transaction() as db:
-            db.execute(
-                "UPDATE runs SET body = ?, status = ?, start_key = ?,"
-                " due_at = CASE WHEN ? THEN due_at END WHERE id = ?",
-                (_dumps(body), str(body.get("status", "")), _key_of(body), keep_schedule, run_id),
-            )
+            self._write(db, run_id, body, keep_schedule=keep_schedule, version=None)
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else _run(row)
+
+    def modify(
+        self,
+        run_id: str,
+        flow_id: str | None,
+        change: Callable[[StoredRun], tuple[dict[str, Any], bool]],
+    ) -> StoredRun | None:
+        """Read, change and write one run in ONE write transaction: a read-modify-write that no
+        other writer (thread or process) can interleave with.
+
+        *change* gets the run as stored and returns its new body and whether to keep a pending
+        ``start`` outcome; an exception from it (a 400, a 412) rolls back and changes nothing.
+        The write is ``UPDATE ... WHERE version = <the version read>``, so even a writer that
+        bypassed the lock could not be overwritten unseen. None if there is no such run.
+        """
+        with self._transaction() as db:
+            sql, params = "SELECT * FROM runs WHERE id = ?", [run_id]
+            if flow_id is not None:
+                sql += " AND flow_id = ?"
+                params.append(flow_id)
+            row = db.execute(sql, params).fetchone()
+            if row is None:
+                return None
+            current = _run(row)
+            body, keep_schedule = change(current)
+            if not self._write(db, run_id, body, keep_schedule=keep_schedule, version=current.version):
+                raise StoreUnavailable("the run changed during its own transaction")  # pragma: no cover
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run(row)
+
+    @staticmethod
+    def _write(
+        db: sqlite3.Connection,
+        run_id: str,
+        body: dict[str, Any],
+        *,
+        keep_schedule: bool,
+        version: int | None,
+    ) -> bool:
+        """One UPDATE of a run, its version incremented; only if still at *version* when given."""
+        sql = (
+            "UPDATE runs SET body = ?, status = ?, start_key = ?, version = version + 1,"
+            " due_at = CASE WHEN ? THEN due_at END WHERE id = ?"
+        )
+        params: list[object] = [_dumps(body), str(body.get("status", "")), _key_of(body)]
+        params += [keep_schedule, run_id]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        return db.execute(sql, params).rowcount == 1
 
     def due(self, now: float) -> list[StoredRun]:
         """Runs made by ``start`` whose outcome is due (read lazily, no timer thread)."""
@@ -313,4 +374,5 @@ def _run(row: sqlite3.Row) -> StoredRun:
         body=json.loads(row["body"]),
         due_at=row["due_at"],
         outcome=row["outcome"],
+        version=int(row["version"]),
     )

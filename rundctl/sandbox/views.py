@@ -31,9 +31,19 @@ PUBLISHED_PROPERTIES = SEED_PROPERTIES[:-1]
 # Entities
 
 
+def etag(run: StoredRun) -> str:
+    """The run's entity tag: weak, opaque, new with every change (its stored version)."""
+    return f'W/"{run.version}"'
+
+
 def seed_view(run: StoredRun) -> dict[str, Any]:
-    """The run as ``/industryData/incomingFlows/{flow}/runs`` shows it: its stored body."""
-    return run.body
+    """The run as ``/industryData/incomingFlows/{flow}/runs`` shows it: its stored body, with
+    its ``@odata.etag`` after the ``@odata.type``."""
+    body = run.body
+    view: dict[str, Any] = {"@odata.type": body["@odata.type"]} if "@odata.type" in body else {}
+    view["@odata.etag"] = etag(run)
+    view.update((k, v) for k, v in body.items() if k not in view)
+    return view
 
 
 def published_view(run: StoredRun) -> dict[str, Any]:
@@ -41,6 +51,7 @@ def published_view(run: StoredRun) -> dict[str, Any]:
     body = run.body
     return {
         "@odata.type": RUN_TYPE,
+        "@odata.etag": etag(run),
         "id": run.id,
         "displayName": body.get("displayName"),
         "startDateTime": body.get("startDateTime"),
