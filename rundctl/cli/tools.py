@@ -17,10 +17,10 @@ COMPLETION_FILES = {"bash": "rundctl.bash", "zsh": "_rundctl", "fish": "rundctl.
 
 
 def completion_script(shell: str) -> str:
-    from typer._completion_shared import get_completion_script
+    """The TAB-completion script of *shell* (:mod:`rundctl.cli.completion_shells`)."""
+    from rundctl.cli.completion_shells import script
 
-    return get_completion_script(prog_name="rundctl", complete_var="_RUNDCTL_COMPLETE",
-                                 shell=shell) + "\n"
+    return script(shell)
 
 
 ShellArg = Annotated[str, typer.Argument(metavar="SHELL", help=f"{vocab.words(vocab.SHELLS)}.",
