@@ -64,7 +64,8 @@ EXIT_CODE_TABLE: tuple[tuple[int, str, str], ...] = (
     (129, "interrupted by SIGHUP (the terminal closed); handled like Ctrl-C", "-"),
     (130, "interrupted", "-"),
     (143, "interrupted by SIGTERM (CI cancel, docker stop); handled like Ctrl-C", "-"),
-    (141, "stdout closed early (e.g. | head)", "-"),
+    (141, "stdout closed early (| head) on a command that changed something; a read exits 0",
+     "-"),
 )
 
 

@@ -106,6 +106,10 @@ ENVIRONMENT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
          "(default 60s); a longer one exits 8 with the time to retry."),
         ("RUNDCTL_CI_ANNOTATIONS", "--ci-annotations: auto (default) or off; see "
          "'rundctl help ci'."),
+        ("RUNDCTL_ERROR_FORMAT", "--error-format: text (default) or json (every stderr line "
+         "one JSON value)."),
+        ("RUNDCTL_GITHUB_OUTPUT", "--github-output: true writes results (run-id, status, "
+         "bulk counts) to $GITHUB_OUTPUT."),
         ("RUNDCTL_SETTLE_SECONDS", "bulk --journal: how long after sending a create whose "
          "answer was lost rundctl waits before a lookup that finds nothing may count as "
          "'not created' (default 60; for test rigs)."),
@@ -158,12 +162,14 @@ ENVIRONMENT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Output and terminal", (
         ("NO_COLOR", "set and non-empty: no colour, whatever else is set."),
         ("FORCE_COLOR", "set, non-empty and not 0: colour even when stdout is not a terminal."),
-        ("TERM", "'dumb': no colour."),
+        ("TERM", "'dumb': no colour and no spinner (wait prints plain lines)."),
         ("COLUMNS", "the width of tables when it cannot be read from the terminal."),
         ("GITHUB_ACTIONS", "'true' (set by GitHub Actions): errors and failed waits are also "
          "reported as ::error:: annotations (unless --ci-annotations off)."),
         ("GITHUB_STEP_SUMMARY", "set by GitHub Actions: the same errors are appended to the "
          "job's step summary."),
+        ("GITHUB_OUTPUT", "set by GitHub Actions: with --github-output, results for later "
+         "steps are appended there."),
     )),
     ("Debugging and internals", (
         ("RUNDCTL_TRACEBACK", "1: after an internal error (exit 1), also print the Python "
@@ -250,8 +256,11 @@ def _formatting() -> str:
             "notes such as 'more results exist' and errors go to stderr, so "
             "'rundctl list -o json > runs.json' captures clean JSON. An error reads "
             "'rundctl: error: <what>', then details (HTTP status, Graph error.code, "
-            "request-id, client-request-id) and a 'hint:' line. If stdout is closed early "
-            "(rundctl list | head -1), rundctl exits 141 quietly.", "  "),
+            "request-id, client-request-id) and a 'hint:' line; with --error-format json "
+            "every stderr line is one JSON value instead. A -o json list is written only "
+            "once every page is in. If stdout is closed early (rundctl list | head -1), a "
+            "read exits 0 quietly; a command that changed something exits 141 and says "
+            "what it did.", "  "),
     )
 
 
