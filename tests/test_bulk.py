@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,11 +28,28 @@ def url() -> Iterator[str]:
         yield base
 
 
+@contextmanager
+def sandbox_process(tmp_path: Path, *flags: str) -> Iterator[str]:
+    """`rundctl sandbox FLAGS` as its own process (the client stays in this one)."""
+    proc = subprocess.Popen([rundctl_exe(), "sandbox", "--port", "0", "--quiet", "--db",
+                             str(tmp_path / "bulk.db"), *flags], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def results(stdout: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
-def test_500_records_make_500_runs_and_500_result_lines(url, tmp_path) -> None:
+def test_500_records_make_500_runs_and_500_result_lines(sandbox_proc, tmp_path) -> None:
+    # The client in-process, the service `rundctl sandbox` in its own process (throughput).
+    url = sandbox_proc.url
     path = tmp_path / "runs.ndjson"
     path.write_text(records(500))
     res = invoke(["create", "--flow", FLOW, "-f", str(path), "--endpoint", url])
@@ -162,8 +180,8 @@ def test_validate_of_a_bad_bulk_file_lists_the_lines(tmp_path) -> None:
 
 
 def test_faulty_service_rerun_with_journal_until_exit_0_creates_each_record_once(tmp_path) -> None:
-    with local_sandbox(fail_rate=0.3, fail_codes=(429, 500, 503), fault_after_commit=True,
-                       seed=11, retry_after=0) as url:
+    with sandbox_process(tmp_path, "--fail-rate", "0.3", "--fail-codes", "429,500,503",
+                         "--fault-after-commit", "--seed", "11", "--retry-after", "0") as url:
         data = tmp_path / "runs.ndjson"
         data.write_text(records(120))
         journal = tmp_path / "runs.journal"
@@ -338,24 +356,30 @@ def assert_each_created_once(url: str, count: int) -> None:
 
 
 def test_kill_9_in_the_middle_then_rerun_creates_every_record_exactly_once(tmp_path) -> None:
-    with local_sandbox(latency_ms=(30, 30)) as url:
-        args, victim = interrupt_bulk(tmp_path, url, 200, signal.SIGKILL, after_created=40)
+    db = str(tmp_path / "service.db")
+    with local_sandbox(db=db, latency_ms=(30, 30)) as slow:  # slow, so the kill lands mid-way
+        args, victim = interrupt_bulk(tmp_path, slow, 200, signal.SIGKILL, after_created=40)
         victim.communicate(timeout=10)
         assert victim.returncode == -signal.SIGKILL
-        assert 0 < sum(stored(url).values()) < 200
+        assert 0 < sum(stored(slow).values()) < 200
+    with local_sandbox(db=db) as url:  # the same service, now answering at full speed
+        args[args.index("--endpoint") + 1] = url
         res = rerun_later(args)
         assert res.exit_code == 0, res.stderr  # type: ignore[attr-defined]
         assert_each_created_once(url, 200)
 
 
 def test_ctrl_c_stops_sending_and_the_journal_resumes_exactly_once(tmp_path) -> None:
-    with local_sandbox(latency_ms=(40, 40)) as url:
-        args, proc = interrupt_bulk(tmp_path, url, 150, signal.SIGINT, after_created=20)
+    db = str(tmp_path / "service.db")
+    with local_sandbox(db=db, latency_ms=(40, 40)) as slow:
+        args, proc = interrupt_bulk(tmp_path, slow, 150, signal.SIGINT, after_created=20)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err.decode()
         assert b"Traceback" not in err
-        stopped = sum(stored(url).values())
+        stopped = sum(stored(slow).values())
         assert 0 < stopped < 150  # it stopped part-way, without sending the rest
+    with local_sandbox(db=db) as url:
+        args[args.index("--endpoint") + 1] = url
         again = rerun_later(args)
         assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
         assert_each_created_once(url, 150)
