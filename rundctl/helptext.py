@@ -207,10 +207,15 @@ def _environment() -> str:
 def _formatting() -> str:
     formats = (
         ("table", "a table for people: status in colour, relative times (\"5m ago\") and "
-         "durations; long values are shortened to fit the terminal. 'get' shows one run with "
-         "its blocking error and statistics. Not a stable format: do not parse it."),
+         "durations; long names wrap inside their column. Below 110 columns run IDs show "
+         "their first 8 characters, which get, wait, update, stats and activities accept. "
+         "'get' shows one run with its blocking error and statistics. --columns a,b.c picks "
+         "the columns (dotted paths). Not a stable format: do not parse it."),
+        ("wide", "the table with every column (whole IDs, end time, duration, statistics, "
+         "blocking error)."),
         ("json", "the service's objects exactly as returned, indented, UTF-8: a created run, "
-         "one run, or for a list ONE array holding every page fetched (an empty list is [])."),
+         "one run, or for a list ONE array holding every page fetched (an empty list is []), "
+         "written only once every page is in. --query EXPR (JMESPath) shapes it first."),
         ("ndjson", "one compact JSON object per line, written as results arrive (a long "
          "'list --all' starts printing at once)."),
         ("tsv", "one line per item, fields separated by a tab, no header, no colour, no "

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 TSV_COLUMNS = ("id", "displayName", "status", "startDateTime", "endDateTime")
+WIDE_COLUMNS = ("id", "displayName", "status", "startDateTime", "endDateTime", "duration",
+                "statistics", "blockingError.code", "blockingError.message")
+SHORT_ID = 8  # characters of an ID in a narrow table; get/wait/... accept that prefix
+NARROW = 110  # terminal columns below which the run table shows short IDs
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "run": TSV_COLUMNS,
     "activity": ("id", "displayName", "status"),
@@ -139,12 +143,15 @@ class Renderer:
         now: datetime,
         tty: bool,
         env: Mapping[str, str],
+        columns: tuple[str, ...] | None = None,
     ) -> None:
         self.fmt = fmt
         self.out = out
         self.now = now
         self.tty = tty
         self.env = env
+        # --columns: dotted paths into each item, for table (and wide) and tsv
+        self.columns = columns
 
     # A single object (a created run, one run, a dry-run request...).
     def one(self, run: Mapping[str, Any], kind: str = "run") -> None:
@@ -155,9 +162,11 @@ class Renderer:
         elif self.fmt == "ndjson":
             self.out.write(to_json(run, indent=None) + "\n")
         elif self.fmt == "tsv":
-            self.out.write(tsv_line(run, kind) + "\n")
+            self.out.write(self._tsv(run, kind) + "\n")
         elif self.fmt == "id":
             self.out.write(tsv_field(item_id(run)) + "\n")
+        elif self.columns or (self.fmt == "wide" and kind == "run"):
+            self._columns_table([run], self._table_columns(kind))
         elif kind == "run":
             self._run_table(run)
         elif kind == "stats":
@@ -170,9 +179,11 @@ class Renderer:
     # written whole once the last page is in (never half a document).
     def many(self, runs: Iterable[Mapping[str, Any]], kind: str = "run") -> int:
         count = 0
-        if self.fmt == "table":
+        if self.fmt in ("table", "wide"):
             items = list(runs)
-            if kind == "run":
+            if self.columns or (self.fmt == "wide" and kind == "run"):
+                self._columns_table(items, self._table_columns(kind))
+            elif kind == "run":
                 self._runs_table(items)
             else:
                 self._items_table(items, kind)
@@ -189,10 +200,30 @@ class Renderer:
             if self.fmt == "ndjson":
                 self.out.write(to_json(run, indent=None) + "\n")
             elif self.fmt == "tsv":
-                self.out.write(tsv_line(run, kind) + "\n")
+                self.out.write(self._tsv(run, kind) + "\n")
             elif self.fmt == "id":
                 self.out.write(tsv_field(item_id(run)) + "\n")
             self.out.flush()
+        return count
+
+    # The result of --query: any JSON value.
+    def queried(self, value: Any, kind: str = "run") -> int:
+        """JSON formats print the value as it is; line formats a list one element per line
+        (strings as they are, objects as their TSV row or a table), a scalar on one line."""
+        count = len(value) if isinstance(value, list) else int(value is not None)
+        if self.fmt == "none":
+            return count
+        if self.fmt in ("json", "ndjson") and not (self.fmt == "ndjson" and isinstance(value, list)):
+            self.out.write(to_json(value, indent=2 if self.fmt == "json" else None) + "\n")
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            return self.many(value, kind=kind)
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                if self.fmt == "ndjson":
+                    self.out.write(to_json(item, indent=None) + "\n")
+                elif item is not None:
+                    self.out.write(tsv_field(item) + "\n")
+        self.out.flush()
         return count
 
     # Settings-like data (auth status, version, config list): "key  value" lines.
@@ -241,6 +272,46 @@ class Renderer:
     def text(self, text: str) -> None:
         self.out.write(text.rstrip("\n") + "\n")
         self.out.flush()
+
+    # -- columns ------------------------------------------------------------------------
+
+    def _table_columns(self, kind: str) -> tuple[str, ...]:
+        if self.columns:
+            return self.columns
+        return WIDE_COLUMNS if kind == "run" else KIND_COLUMNS.get(kind, ("id",))
+
+    def _tsv(self, item: Mapping[str, Any], kind: str) -> str:
+        if not self.columns:
+            return tsv_line(item, kind)
+        return "\t".join(tsv_field(utc_text(value_at(item, path))) for path in self.columns)
+
+    def _columns_table(self, items: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
+        """A table of the chosen dotted paths (``--columns``, ``-o wide``): whole IDs, names
+        that wrap instead of being cut, statuses in colour."""
+        from rich.table import Table
+        from rich.text import Text
+
+        if not items:
+            return
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for path in columns:
+            table.add_column(path.upper() if path in ("id", "status") else path,
+                             no_wrap=path not in ("displayName", "blockingError.message"),
+                             overflow="fold")
+        for item in items:
+            cells = []
+            for path in columns:
+                value = value_at(item, path)
+                if path == "status":
+                    cells.append(self._status(value))
+                elif path == "duration":
+                    cells.append(Text(run_duration(item, self.now)))
+                elif path in ("startDateTime", "endDateTime"):
+                    cells.append(Text(self._when(value, short=True)))
+                else:
+                    cells.append(Text(_cell(value)))
+            table.add_row(*cells)
+        self.console().print(table)
 
     # -- rich -------------------------------------------------------------------------
 
@@ -345,16 +416,18 @@ class Renderer:
         console = self.console()
         if not runs:
             return
+        narrow = console.width < NARROW
         table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("ID", no_wrap=True, min_width=36)
-        table.add_column("NAME", overflow="ellipsis", ratio=1)
+        table.add_column("ID", no_wrap=True, min_width=SHORT_ID if narrow else 36)
+        table.add_column("NAME", overflow="fold", ratio=1, min_width=12)
         table.add_column("STATUS", no_wrap=True)
         table.add_column("STARTED", no_wrap=True)
         table.add_column("DURATION", no_wrap=True)
         for run in runs:
+            shown_id = neutralise(str(run.get("id", "")))
             table.add_row(
-                Text(neutralise(str(run.get("id", "")))),
-                Text(neutralise(str(run.get("displayName", ""))), no_wrap=True),
+                Text(shown_id[:SHORT_ID] if narrow else shown_id),
+                Text(neutralise(str(run.get("displayName", "")))),
                 self._status(run.get("status")),
                 Text(self._when(run.get("startDateTime"), short=True)),
                 Text(run_duration(run, self.now)),
@@ -367,6 +440,18 @@ _ITEM_HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
     "flow": (("ID", "id"), ("NAME", "displayName"), ("READINESS", "readinessStatus"),
              ("DOMAIN", "dataDomain"), ("TYPE", "@odata.type")),
 }
+
+
+def value_at(item: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (``statistics.people``); None when it is not there."""
+    current: Any = item
+    if path in item:
+        return item[path]
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return None
+        current = current[part]
+    return current
 
 
 def _cell(value: Any) -> str:

@@ -227,6 +227,32 @@ def update_run(
     return get_run(client, run, flow)  # a 204 answer (or no usable body): read the run back
 
 
+PREFIX_SCAN = 1000
+
+
+def resolve_run(client: GraphClient, ref: str, flow: str | None) -> str:
+    """A run ID from a whole GUID, or from an unambiguous prefix of one (as a narrow table
+    shows them): the flow's runs (or all runs) are looked through, newest first."""
+    if len(ref) == 36:
+        return ref
+    matches: list[str] = []
+    for run in list_runs(client, flow, limit=PREFIX_SCAN):
+        run_id = str(run.get("id", ""))
+        if run_id.lower().startswith(ref):
+            matches.append(run_id)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFound(f"no run ID starts with '{ref}' among the newest {PREFIX_SCAN} runs"
+                       + (" of the flow" if flow else ""), ApiErrorInfo(status=404),
+                       hint="give the whole ID (rundctl list -o id)")
+    from rundctl.errors import UsageError
+
+    shown = ", ".join(matches[:5]) + (" …" if len(matches) > 5 else "")
+    raise UsageError(f"RUN: '{ref}' is the start of {len(matches)} run IDs: {shown}",
+                     hint="give more characters, or the whole ID")
+
+
 def get_statistics(client: GraphClient, run: str) -> dict[str, Any]:
     body: dict[str, Any] = client.get_json(routes.path("run_statistics", run=run))
     return body

@@ -14,7 +14,7 @@ RUN_STATUSES: tuple[str, ...] = (
     "completedWithErrors",
     "completedWithWarnings",
 )
-OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "tsv", "id", "none")
+OUTPUT_FORMATS: tuple[str, ...] = ("table", "wide", "json", "ndjson", "tsv", "id", "none")
 AUTH_MODES: tuple[str, ...] = (
     "auto",
     "token",

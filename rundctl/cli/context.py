@@ -72,10 +72,34 @@ def output_format(deps: Deps, text: str | None, default: str | None = None) -> s
     return "table" if deps.stdout_tty else "json"
 
 
-def renderer(deps: Deps, fmt: str) -> Renderer:
+def renderer(deps: Deps, fmt: str, columns: str | None = None) -> Renderer:
     from rundctl.render import Renderer
 
-    return Renderer(fmt, deps.stdout, now=deps.clock(), tty=bool(deps.stdout_tty), env=deps.env)
+    return Renderer(fmt, deps.stdout, now=deps.clock(), tty=bool(deps.stdout_tty), env=deps.env,
+                    columns=columns_flag(columns))
+
+
+def columns_flag(text: str | None) -> tuple[str, ...] | None:
+    """``--columns a,b.c``: the dotted paths, checked (no empty names)."""
+    if text is None:
+        return None
+    import re
+
+    names = tuple(part.strip() for part in text.split(","))
+    bad = [n for n in names if not re.fullmatch(r"[A-Za-z@][\w@.#-]*", n)]
+    if not names or bad:
+        raise UsageError(f"--columns: '{text}' is not a list of field names",
+                         hint="e.g. --columns id,displayName,status,statistics.people")
+    return names
+
+
+def query_flag(text: str | None) -> Any:
+    """``--query``: the compiled JMESPath expression (exit 2 when it is not valid)."""
+    if text is None:
+        return None
+    from rundctl.query import compile_query
+
+    return compile_query(text)
 
 
 def stdin(deps: Deps) -> Stdin:
@@ -116,6 +140,17 @@ def guid(text: str, name: str) -> str:
     return parse_guid(text, name=name)
 
 
+def run_ref(text: str) -> str:
+    """RUN: a whole GUID, or the start of one (at least 4 hex digits, as a narrow table
+    shows them); resolved against the service by :func:`rundctl.runs.resolve_run`."""
+    import re
+
+    candidate = text.strip().lower()
+    if re.fullmatch(r"[0-9a-f]{4,8}(?:-[0-9a-f-]{0,27})?", candidate) and len(candidate) < 36:
+        return candidate
+    return guid(text, "RUN")
+
+
 def optional_guid(text: str | None, name: str) -> str | None:
     return guid(text, name) if text else None
 
@@ -135,23 +170,55 @@ def status_flag(text: str) -> str:
     return status
 
 
+_AGE_PART = r"(\d+(?:\.\d+)?)(w|d|h|m|s)"
+_AGE_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def age_seconds(text: str) -> float | None:
+    """``24h``, ``7d``, ``1w``, ``1d2h``, ``90m``, ``90`` (seconds) -> seconds, else None."""
+    import re
+
+    compact = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", compact):
+        return float(compact)
+    if not compact or not re.fullmatch(f"(?:{_AGE_PART})+", compact):
+        return None
+    return sum(float(n) * _AGE_SECONDS[u] for n, u in re.findall(_AGE_PART, compact))
+
+
 def time_flag(deps: Deps, text: str | None, name: str) -> str | None:
-    """``--since``/``--until``: an RFC 3339 timestamp, ``now``, or an age like 24h / 7d."""
+    """``--since``/``--until``: an RFC 3339 timestamp, a date (``2026-12-01`` = 00:00Z),
+    ``now``, or an age like 24h, 7d, 1w or 1d2h."""
     if text is None:
         return None
+    import re
     from datetime import timedelta
 
     from rundctl import model
-    from rundctl.settings import DURATION_PATTERN, parse_duration
 
     now = deps.clock()
-    if DURATION_PATTERN.match(text):
-        return model.format_utc(now - timedelta(seconds=parse_duration(text, name=name)))
+    age = age_seconds(text)
+    if age is not None:
+        return model.format_utc(now - timedelta(seconds=age))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        text = text.strip() + "T00:00:00Z"
     try:
         return model.parse_timestamp(text, allow_now=True, now=now)
     except ValueError as exc:
-        raise UsageError(f"{name}: {exc}", hint="give a timestamp like 2026-11-01T00:00:00Z "
-                         "or an age like 24h or 7d") from None
+        raise UsageError(f"{name}: {exc}", hint="give a timestamp like 2026-11-01T00:00:00Z, "
+                         "a date like 2026-11-01 (00:00 UTC), or an age like 24h, 7d or 1d2h"
+                         ) from None
+
+
+def time_range(deps: Deps, since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """``--since`` and ``--until`` checked together: an inverted range is a usage error."""
+    from rundctl.model import timestamp_key
+
+    first, last = time_flag(deps, since, "--since"), time_flag(deps, until, "--until")
+    if first and last and timestamp_key(first) > timestamp_key(last):
+        raise UsageError(f"--since {since} is after --until {until}: no run can match",
+                         hint="swap them, or drop one")
+    return first, last
 
 
 def wait_options(timeout: float, args: WaitArgs, *, grace: str = "60s") -> WaitOptions:

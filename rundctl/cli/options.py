@@ -60,7 +60,8 @@ FlowOpt = Annotated[
                  help="Inbound flow ID (a GUID).", show_default=False),
 ]
 RunArg = Annotated[
-    str, typer.Argument(metavar="RUN", help="Run ID (a GUID).", show_default=False,
+    str, typer.Argument(metavar="RUN", help="Run ID (a GUID), or the start of one as a "
+                        "narrow table shows it (8 characters).", show_default=False,
                         autocompletion=complete_run),
 ]
 OutputOpt = Annotated[
@@ -105,6 +106,14 @@ StatusOpt = Annotated[
                  help=f"{', '.join(vocab.RUN_STATUSES)} (any case).", rich_help_panel=INPUT,
                  show_default=False),
 ]
+QueryOpt = Annotated[str | None, typer.Option(
+    "--query", metavar="JMESPATH", help="Shape the output with a JMESPath expression (as az "
+    "does), applied to the JSON before it is printed: e.g. \"[?status=='failed'].id\".",
+    rich_help_panel=OUTPUT, show_default=False)]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", metavar="A,B.C", help="Columns for table and tsv: fields or dotted paths "
+    "(id,displayName,status,statistics.people); -o wide shows them all.",
+    rich_help_panel=OUTPUT, show_default=False)]
 GithubOutputOpt = Annotated[bool, typer.Option(
     "--github-output", help="In GitHub Actions, also write the results (run-id, status; for "
     "bulk the counts) to $GITHUB_OUTPUT for later steps (or RUNDCTL_GITHUB_OUTPUT=true).",

@@ -17,27 +17,30 @@ from rundctl.cli.complete import complete_status
 from rundctl.cli.context import (
     conn_settings,
     current_deps,
-    guid,
     need_flow,
     optional_guid,
     output_format,
+    query_flag,
     remember_ids,
     renderer,
+    run_ref,
     say,
     status_flag,
     stdin,
-    time_flag,
+    time_range,
     wait_options,
 )
 from rundctl.cli.options import (
     BULK,
     OUTPUT,
+    ColumnsOpt,
     ConnArgs,
     FileOpt,
     FlowOpt,
     GithubOutputOpt,
     OutputOpt,
     ProfileOpt,
+    QueryOpt,
     RunArg,
     WaitArgs,
     WaitFlag,
@@ -290,11 +293,11 @@ StatusesOpt = Annotated[list[str] | None, typer.Option(
     "--status", autocompletion=complete_status, metavar="STATUS",
     help="Only runs in this status (repeatable).", show_default=False)]
 SinceOpt = Annotated[str | None, typer.Option(
-    "--since", metavar="TS|AGE", help="Only runs started at or after TS (RFC 3339) or this long "
-    "ago (24h, 7d).", show_default=False)]
+    "--since", metavar="TS|DATE|AGE", help="Only runs started at or after TS (RFC 3339), DATE "
+    "(2026-12-01, 00:00 UTC) or this long ago (24h, 7d, 1w, 1d2h).", show_default=False)]
 UntilOpt = Annotated[str | None, typer.Option(
-    "--until", metavar="TS|AGE", help="Only runs started at or before TS (RFC 3339) or this "
-    "long ago.", show_default=False)]
+    "--until", metavar="TS|DATE|AGE", help="Only runs started at or before TS (RFC 3339), DATE "
+    "or this long ago.", show_default=False)]
 
 
 @with_connection
@@ -306,6 +309,8 @@ def list_(
     since: SinceOpt = None,
     until: UntilOpt = None,
     output: OutputOpt = None,
+    query: QueryOpt = None,
+    columns: ColumnsOpt = None,
     *,
     conn_args: ConnArgs,
 ) -> int:
@@ -325,40 +330,47 @@ def list_(
     flow_id = optional_guid(flow, "--flow")
     conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
-    where = runs.RunFilter(
-        statuses=tuple(dict.fromkeys(status_flag(s) for s in status or [])),
-        since=time_flag(deps, since, "--since"),
-        until=time_flag(deps, until, "--until"),
-    )
+    first, last = time_range(deps, since, until)
+    where = runs.RunFilter(statuses=tuple(dict.fromkeys(status_flag(s) for s in status or [])),
+                           since=first, until=last)
+    shape, out = query_flag(query), renderer(deps, fmt, columns)
     cut: list[bool] = []
     with ops.connect(deps, conn) as client:
-        renderer(deps, fmt).many(runs.list_runs(client, flow_id, limit=None if all_ else limit,
-                                                where=where, on_more=lambda: cut.append(True)))
+        found = runs.list_runs(client, flow_id, limit=None if all_ else limit, where=where,
+                               on_more=lambda: cut.append(True))
+        shown = out.queried(shape.search(list(found))) if shape else out.many(found)
     if cut:
         say(deps, f"showing {limit}; more available: --all or --limit N")
+    elif shown == 0 and fmt in ("table", "wide") and shape is None:
+        say(deps, "no runs" + (" match the filters" if where.odata() else ""))
     return 0
 
 
 def show_fetched(conn_args: ConnArgs, output: str | None, fetch: Callable[[Any], Any],
-                 kind: str = "run", *, many: bool = False) -> int:
-    """The common read command: connect, fetch one object (or a collection), show it."""
+                 kind: str = "run", *, many: bool = False, query: str | None = None,
+                 columns: str | None = None) -> int:
+    """The common read command: connect, fetch one object (or a collection), show it
+    (shaped by ``--query``, with ``--columns``)."""
     from rundctl import ops
 
     deps = current_deps()
     conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
+    shape, out = query_flag(query), renderer(deps, fmt, columns)
     with ops.connect(deps, conn) as client:
-        if many:
-            renderer(deps, fmt).many(fetch(client), kind=kind)
-            return 0
-        found = fetch(client)
-    renderer(deps, fmt).one(found, kind=kind)
+        found: Any = list(fetch(client)) if many else fetch(client)
+    if shape is not None:
+        out.queried(shape.search(found), kind=kind)
+    elif many:
+        out.many(found, kind=kind)
+    else:
+        out.one(found, kind=kind)
     return 0
 
 
 @with_connection
-def get(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
-        conn_args: ConnArgs) -> int:
+def get(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, query: QueryOpt = None,
+        columns: ColumnsOpt = None, *, conn_args: ConnArgs) -> int:
     """Show one run.
 
     With --flow the run is read under that flow (draft API); without, through the
@@ -371,9 +383,10 @@ def get(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
     """
     from rundctl import runs
 
-    run_id, flow_id = guid(run, "RUN"), optional_guid(flow, "--flow")
-    code = show_fetched(conn_args, output, lambda c: runs.get_run(c, run_id, flow_id))
-    remember_ids(flow_id, run_id)
+    ref, flow_id = run_ref(run), optional_guid(flow, "--flow")
+    code = show_fetched(conn_args, output, lambda c: runs.get_run(
+        c, runs.resolve_run(c, ref, flow_id), flow_id), query=query, columns=columns)
+    remember_ids(flow_id, ref if len(ref) == 36 else None)
     return code
 
 
@@ -393,16 +406,17 @@ def update(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
       rundctl update $RUN --flow $FLOW --status failed --end now --error-code E42 \\
           --error-message "source file missing"
     """
-    from rundctl import inputs, model, ops
+    from rundctl import inputs, model, ops, runs
 
     deps = current_deps()
-    run_id, flow_id = guid(run, "RUN"), need_flow(flow)
+    ref, flow_id = run_ref(run), need_flow(flow)
     conn = conn_settings(conn_args)
     fmt = output_format(deps, output)
     changes = inputs.overrides(run_flags)
     if changes.is_empty():
         model.build_patch_payload(changes, None, now=deps.clock())  # raises "nothing to update"
     with ops.connect(deps, conn) as client:
+        run_id = runs.resolve_run(client, ref, flow_id)
         updated = ops.update_checked(deps, client, flow_id, run_id, changes)
     deps.did(f"updated run {run_id}")
     remember_ids(flow_id, run_id)
@@ -427,19 +441,21 @@ def wait(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None,
       rundctl wait $RUN --flow $FLOW --timeout 1h
       rundctl wait $RUN --fail-on warnings --interval 15s -o none || echo "run did not succeed"
     """
-    from rundctl import ops
+    from rundctl import ops, runs
 
     deps = current_deps()
-    run_id, flow_id = guid(run, "RUN"), optional_guid(flow, "--flow")
+    ref, flow_id = run_ref(run), optional_guid(flow, "--flow")
     conn = conn_settings(conn_args, waiting=True)
     fmt = output_format(deps, output)
     options = wait_options(conn.timeout, wait_args, grace="0")
     with ops.connect(deps, conn) as client:
+        run_id = runs.resolve_run(client, ref, flow_id)
         return _follow(deps, client, run_id, flow_id, options, fmt, github_output)
 
 
 @with_connection
-def stats(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) -> int:
+def stats(run: RunArg, output: OutputOpt = None, query: QueryOpt = None, *,
+          conn_args: ConnArgs) -> int:
     """Show a run's statistics (published getStatistics function).
 
     Totals across inbound flows (people, groups, memberships, organizations, errors,
@@ -452,12 +468,14 @@ def stats(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) -> int:
     """
     from rundctl import runs
 
-    run_id = guid(run, "RUN")
-    return show_fetched(conn_args, output, lambda c: runs.get_statistics(c, run_id), "stats")
+    ref = run_ref(run)
+    return show_fetched(conn_args, output, lambda c: runs.get_statistics(
+        c, runs.resolve_run(c, ref, None)), "stats", query=query)
 
 
 @with_connection
-def activities(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) -> int:
+def activities(run: RunArg, output: OutputOpt = None, query: QueryOpt = None,
+               columns: ColumnsOpt = None, *, conn_args: ConnArgs) -> int:
     """List the activities (flows) a run performed (published API).
 
     Each activity is one inbound flow the run executed, with its status (inProgress,
@@ -470,9 +488,10 @@ def activities(run: RunArg, output: OutputOpt = None, *, conn_args: ConnArgs) ->
     """
     from rundctl import runs
 
-    run_id = guid(run, "RUN")
-    return show_fetched(conn_args, output, lambda c: runs.list_activities(c, run_id),
-                        "activity", many=True)
+    ref = run_ref(run)
+    return show_fetched(conn_args, output, lambda c: runs.list_activities(
+        c, runs.resolve_run(c, ref, None)), "activity", many=True, query=query,
+        columns=columns)
 
 
 @with_wait
