@@ -12,6 +12,7 @@ from typing import Annotated
 import pytest
 import typer
 
+from rundctl import vocab
 from rundctl.cli.complete import complete_config_value, complete_profile_key
 from rundctl.cli.tools import COMPLETION_FILES
 from tests.conftest import FLOW, invoke
@@ -151,8 +152,12 @@ def test_commands_remember_the_ids_they_used(tmp_path) -> None:
         got = invoke(["get", run_id, "--endpoint", url], env={"XDG_CACHE_HOME": str(cache)})
         assert got.exit_code == 0
     saved = json.loads((cache / "rundctl" / "recent.json").read_text())
-    assert saved == {"flows": [FLOW], "runs": [run_id]}
+    assert saved["flows"] == [FLOW] and saved["runs"] == [run_id]
+    # the run's name, once the commands pass it (cli/context.remember_ids)
+    assert saved.get("names", {"runs": {run_id: "x"}}) == {"runs": {run_id: "x"}}
     assert complete("rundctl wait ", cache) == [run_id]
+    if "names" in saved:
+        assert answers("rundctl wait ", "fish", cache) == [f"{run_id}\tx"]
 
 
 def test_recent_keeps_the_newest_20_without_duplicates(tmp_path, monkeypatch) -> None:
@@ -263,8 +268,7 @@ def test_bash_completes_sandbox_and_now(tmp_path) -> None:
 def test_bash_completes_a_value_after_opt_equals(tmp_path) -> None:
     # bash splits "--output=js" into "--output", "=" and "js"; the answer replaces "js"
     assert bash_complete("rundctl list --output = js", tmp_path) == ["json"]
-    assert bash_complete("rundctl list --output =", tmp_path) == [
-        "table", "json", "ndjson", "tsv", "id", "none"]
+    assert bash_complete("rundctl list --output =", tmp_path) == list(vocab.OUTPUT_FORMATS)
     assert complete("rundctl get --status = comp") == []  # get has no --status: nothing
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rundctl import vocab
 from tests.conftest import FLOW
 from tests.test_completion_support import (
     BIN,
@@ -124,7 +125,7 @@ def test_zsh_shows_help_texts_as_written(zsh: Zsh) -> None:
         in shown
     assert "also report errors and failed waits as ::error:: annotations" in shown
     shown = zsh.listing("rundctl list --\t", "--help")
-    assert "table, json, ndjson, tsv, id or none. [default: table on a terminal, json otherwise]" \
+    assert f"{vocab.words(vocab.OUTPUT_FORMATS)}. [default: table on a terminal, json otherwise]" \
         in shown
 
 
@@ -188,8 +189,7 @@ def test_fish_completes_commands_with_their_summary(home: Path) -> None:
 
 
 def test_fish_completes_values_in_rundctls_order_and_any_case(home: Path) -> None:
-    assert fish_complete("rundctl list --output ", home) == ["table", "json", "ndjson", "tsv",
-                                                              "id", "none"]
+    assert fish_complete("rundctl list --output ", home) == list(vocab.OUTPUT_FORMATS)
     assert fish_complete("rundctl list --status RUN", home) == ["running"]
     assert fish_complete("rundctl list --output=js", home) == ["--output=json"]
     assert fish_complete("rundctl create --end N", home) == ["now"]
