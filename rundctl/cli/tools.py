@@ -70,12 +70,13 @@ def version(output: OutputOpt = None) -> int:
     return 0
 
 
-TopicArg = Annotated[str | None, typer.Argument(
-    metavar="TOPIC", help=f"{vocab.words(vocab.HELP_TOPICS)}.", show_default=False,
+TopicArg = Annotated[list[str] | None, typer.Argument(
+    metavar="TOPIC", help=f"{vocab.words(vocab.HELP_TOPICS)}, or a command (help list).",
+    show_default=False,
     autocompletion=complete_topic)]
 
 
-def help_(topic: TopicArg = None) -> int:
+def help_(words: TopicArg = None) -> int:
     """Read a help topic: exit-codes, environment, formatting, ci.
 
     Longer pages than --help: every exit code and whether a re-run is safe, every
@@ -85,9 +86,11 @@ def help_(topic: TopicArg = None) -> int:
     Examples:
       rundctl help exit-codes
       rundctl help ci | less
+      rundctl help flows list
     """
     deps = current_deps()
     out = renderer(deps, "table")
+    topic = " ".join(words) if words else None
     if topic is None:
         out.text("Topics: " + ", ".join(vocab.HELP_TOPICS) + "\n"
                  "Read one with: rundctl help TOPIC; commands: rundctl --help")
@@ -96,7 +99,12 @@ def help_(topic: TopicArg = None) -> int:
 
     text = TOPICS.get(topic.strip().lower())
     if text is None:
-        raise UsageError(f"TOPIC: '{topic}' is not one of {', '.join(vocab.HELP_TOPICS)}")
+        from rundctl.cli.helpcmd import command_help
+
+        text = command_help(topic)
+    if text is None:
+        raise UsageError(f"TOPIC: '{topic}' is not one of {', '.join(vocab.HELP_TOPICS)}, "
+                         "nor a command", hint="rundctl --help lists the commands")
     out.text(text)
     return 0
 
