@@ -55,9 +55,11 @@ def binary_is_wired() -> bool:
 
 @functools.cache
 def _shim_dir() -> Path:
+    import atexit
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="rundctl-shim-"))
+    atexit.register(shutil.rmtree, folder, True)
     exe = folder / "rundctl"
     exe.write_text(SHIM)
     exe.chmod(0o755)
