@@ -166,3 +166,33 @@ def start(deps: Deps, client: GraphClient, *, locate_within: float | None) -> St
         found = runs.locate_started_run(client, before, grace=locate_within,
                                         monotonic=deps.monotonic, sleep=deps.sleep)
     return Started(resp.status, resp.client_request_id, found)
+
+
+# -- watch -------------------------------------------------------------------------------
+
+
+def run_key(run: dict[str, Any]) -> tuple[object, ...]:
+    """What makes a run 'changed' for ``list --watch``."""
+    return (run.get("status"), run.get("endDateTime"), run.get("displayName"),
+            run.get("@odata.etag"))
+
+
+def watch(deps: Deps, fetch: Callable[[], list[dict[str, Any]]], interval: float,
+          show: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]) -> None:
+    """Fetch every *interval* seconds (longer when the service asks with Retry-After) and
+    call ``show(all_runs, changed_runs)``; the first call has every run as changed. Runs
+    until interrupted (Ctrl-C ends it; the caller turns that into exit 0)."""
+    from rundctl.errors import TemporaryFailure
+
+    seen: dict[str, tuple[object, ...]] = {}
+    while True:
+        pause = interval
+        try:
+            runs = fetch()
+        except TemporaryFailure as busy:
+            pause = max(interval, float(busy.retry_after or 0.0))
+        else:
+            changed = [r for r in runs if seen.get(str(r.get("id"))) != run_key(r)]
+            seen = {str(r.get("id")): run_key(r) for r in runs}
+            show(runs, changed)
+        deps.sleep(pause)

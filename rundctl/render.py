@@ -9,7 +9,7 @@ interpreted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -410,13 +410,16 @@ class Renderer:
         self.console().print(table)
 
     def _runs_table(self, runs: list[Mapping[str, Any]]) -> None:
+        if runs:
+            console = self.console()
+            console.print(self.runs_table(runs, console.width))
+
+    def runs_table(self, runs: Sequence[Mapping[str, Any]], width: int) -> Any:
+        """The run table as a rich renderable (``list --watch`` redraws it in place)."""
         from rich.table import Table
         from rich.text import Text
 
-        console = self.console()
-        if not runs:
-            return
-        narrow = console.width < NARROW
+        narrow = width < NARROW
         table = Table(box=None, header_style="bold", pad_edge=False)
         table.add_column("ID", no_wrap=True, min_width=SHORT_ID if narrow else 36)
         table.add_column("NAME", overflow="fold", ratio=1, min_width=12)
@@ -432,7 +435,7 @@ class Renderer:
                 Text(self._when(run.get("startDateTime"), short=True)),
                 Text(run_duration(run, self.now)),
             )
-        console.print(table)
+        return table
 
 
 _ITEM_HEADERS: dict[str, tuple[tuple[str, str], ...]] = {

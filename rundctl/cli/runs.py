@@ -286,6 +286,15 @@ def validate(
     return 0
 
 
+WatchOpt = Annotated[bool, typer.Option(
+    "--watch", "-w", help="Keep watching: on a terminal the table is redrawn as runs change; "
+    "piped, one NDJSON line per new or changed run. Ctrl-C ends it (exit 0).",
+    rich_help_panel=OUTPUT)]
+WatchIntervalOpt = Annotated[str, typer.Option(
+    "--interval", metavar="DURATION", help="With --watch: how often to look (a longer "
+    "Retry-After from the service wins).", rich_help_panel=OUTPUT)]
+
+
 LimitOpt = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="Show at most N runs.",
                                        rich_help_panel=OUTPUT)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Fetch every page.", rich_help_panel=OUTPUT)]
@@ -311,6 +320,8 @@ def list_(
     output: OutputOpt = None,
     query: QueryOpt = None,
     columns: ColumnsOpt = None,
+    watch: WatchOpt = False,
+    interval: WatchIntervalOpt = "5s",
     *,
     conn_args: ConnArgs,
 ) -> int:
@@ -334,6 +345,13 @@ def list_(
     where = runs.RunFilter(statuses=tuple(dict.fromkeys(status_flag(s) for s in status or [])),
                            since=first, until=last)
     shape, out = query_flag(query), renderer(deps, fmt, columns)
+    if watch:
+        from rundctl.settings import parse_duration
+
+        every = parse_duration(interval, name="--interval")
+        with ops.connect(deps, conn) as client:
+            return _watch(deps, lambda: list(runs.list_runs(
+                client, flow_id, limit=None if all_ else limit, where=where)), every, fmt)
     cut: list[bool] = []
     with ops.connect(deps, conn) as client:
         found = runs.list_runs(client, flow_id, limit=None if all_ else limit, where=where,
@@ -344,6 +362,40 @@ def list_(
     elif shown == 0 and fmt in ("table", "wide") and shape is None:
         say(deps, "no runs" + (" match the filters" if where.odata() else ""))
     return 0
+
+
+def _watch(deps: Deps, fetch: Callable[[], list[dict[str, Any]]], every: float,
+           fmt: str) -> int:
+    """``list --watch``: a live table on a terminal, NDJSON lines of changes otherwise."""
+    from rundctl import ops
+    from rundctl.render import to_json
+
+    live: Any = None
+    if fmt in ("table", "wide") and deps.stdout_tty:
+        from rich.live import Live
+
+        from rundctl.render import make_console
+
+        console = make_console(deps.stdout, tty=True, env=deps.env)
+        live = Live(console=console, auto_refresh=False, transient=False)
+        live.start()
+
+    def show(runs: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
+        if live is not None:
+            live.update(renderer(deps, fmt).runs_table(runs, live.console.width), refresh=True)
+            return
+        for run in changed:
+            deps.stdout.write(to_json(run, indent=None) + "\n")
+        deps.stdout.flush()
+
+    try:
+        ops.watch(deps, fetch, every, show)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if live is not None:
+            live.stop()
+    return 0  # not reached: watching ends with Ctrl-C
 
 
 def show_fetched(conn_args: ConnArgs, output: str | None, fetch: Callable[[Any], Any],
