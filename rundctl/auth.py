@@ -350,16 +350,10 @@ def login(
                 f"To sign in, open {uri} and enter the code {code}")
             cred = ai.DeviceCodeCredential(**kwargs)
         record = cred.authenticate(scopes=[cloud.scope])
-    except ValueError as exc:
-        raise NotAuthenticated(
-            f"no usable OS keyring for the token cache: {_first_line(exc)}",
-            hint="install libsecret (gir1.2-secret-1, python3-gi), or pass "
-            "--allow-unencrypted-cache to keep the cache in a 0600 file",
-        ) from None
     except NotAuthenticated:
         raise
     except Exception as exc:
-        raise NotAuthenticated(f"sign-in failed: {_first_line(exc)}", hint=FIX_HINT) from None
+        raise _login_failure(exc, allow_unencrypted_cache) from None
     folder = config_dir(env)
     _write_private(folder / RECORD_FILE, record.serialize())
     _write_private(folder / LOGIN_FILE, json.dumps(
@@ -367,6 +361,29 @@ def login(
          "mode": "browser" if browser else "device-code"}))
     return {"username": record.username, "tenant": record.tenant_id,
             "client_id": record.client_id}
+
+
+_KEYRING_WORDS = ("keyring", "libsecret", "secret service", "persistence", "encrypt",
+                  "dbus", "keychain")
+LOGIN_ELSEWHERE = ("or skip the login: set RUNDCTL_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + "
+                   "AZURE_CLIENT_SECRET with --auth environment")
+
+
+def _login_failure(exc: Exception, allow_unencrypted: bool) -> NotAuthenticated:
+    """Why ``auth login`` failed, with a hint that never points back at ``auth login``."""
+    text = _first_line(exc)
+    if isinstance(exc, ValueError) or any(w in text.lower() for w in _KEYRING_WORDS):
+        if allow_unencrypted:
+            return NotAuthenticated(
+                f"the token cache could not be stored, even unencrypted: {text}",
+                hint="check that ~/.IdentityService is writable; " + LOGIN_ELSEWHERE)
+        return NotAuthenticated(
+            f"no usable OS keyring for the token cache: {text}",
+            hint="install and unlock a keyring (on Linux: libsecret, gir1.2-secret-1 and "
+            "python3-gi), or run 'rundctl auth login --allow-unencrypted-cache' to keep the "
+            "cache in a 0600 file; " + LOGIN_ELSEWHERE)
+    return NotAuthenticated(f"sign-in failed: {text}",
+                            hint="check the tenant and client ID; " + LOGIN_ELSEWHERE)
 
 
 def logout(env: Mapping[str, str]) -> bool:

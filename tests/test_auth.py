@@ -168,3 +168,16 @@ def test_help_does_not_import_azure_identity() -> None:
             "except SystemExit:\n    pass\nsys.stderr.write(str('azure.identity' in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stderr.strip() == "False"
+
+
+def test_a_login_without_a_keyring_names_the_flag_and_never_hints_at_itself() -> None:
+    from rundctl.auth import _login_failure
+
+    plain = _login_failure(ValueError("Keyring is not available"), allow_unencrypted=False)
+    assert "--allow-unencrypted-cache" in (plain.hint or "")
+    assert "'rundctl auth login'" not in (plain.hint or "").replace(
+        "'rundctl auth login --allow-unencrypted-cache'", "")
+    again = _login_failure(RuntimeError("libsecret: no secret service"), allow_unencrypted=True)
+    assert "--allow-unencrypted-cache" not in (again.hint or "")
+    other = _login_failure(RuntimeError("AADSTS700016: app not found"), allow_unencrypted=False)
+    assert "auth login" not in (other.hint or "") and "tenant" in (other.hint or "")
