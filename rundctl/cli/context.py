@@ -237,11 +237,13 @@ def wait_options(timeout: float, args: WaitArgs, *, grace: str = "60s") -> WaitO
                                                       allow_zero=True))
 
 
-def remember_ids(flow: str | None, run: object = None) -> None:
+def remember_ids(flow: str | None, run: object = None, name: object = None) -> None:
+    """Keep the IDs for TAB completion (with the run's name, shown by zsh and fish)."""
     from rundctl.recent import remember
 
     remember("flows", flow)
-    remember("runs", run if isinstance(run, str) else None)
+    remember("runs", run if isinstance(run, str) else None,
+             name=name if isinstance(name, str) else None)
 
 
 def say(deps: Deps, text: str) -> None:

@@ -126,7 +126,7 @@ def create(
     with ops.connect(deps, conn) as client:
         created = ops.create_one(client, flow_id, parent_id, given.payload,
                                  say=lambda text: say(deps, text))
-        remember_ids(flow_id, created.get("id"))
+        remember_ids(flow_id, created.get("id"), created.get("displayName"))
         deps.did(f"created run {_shown(str(created.get('id')))}")
         ci.created_entry(deps, created)
         if waiting is None:
@@ -471,7 +471,7 @@ def update(run: RunArg, flow: FlowOpt = None, output: OutputOpt = None, *,
         run_id = runs.resolve_run(client, ref, flow_id)
         updated = ops.update_checked(deps, client, flow_id, run_id, changes)
     deps.did(f"updated run {run_id}")
-    remember_ids(flow_id, run_id)
+    remember_ids(flow_id, run_id, updated.get("displayName"))
     renderer(deps, fmt).one(updated)
     return 0
 
