@@ -23,20 +23,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
+from rundctl import vocab
 from rundctl.errors import NotAuthenticated, SecurityRefused, UsageError
 from rundctl.paths import config_dir
 from rundctl.redact import register_secret, safe_message
 from rundctl.settings import Cloud, Endpoint
 
-ENTRA_MODES = (
-    "environment",
-    "azure-cli",
-    "device-code",
-    "browser",
-    "managed-identity",
-    "workload-identity",
-    "github-oidc",
-)
+# Every mode but auto, token and none gets its token from Entra (azure-identity).
+ENTRA_MODES: tuple[str, ...] = tuple(m for m in vocab.AUTH_MODES if m not in ("auto", "token",
+                                                                             "none"))
 AUTO_ORDER = (
     "RUNDCTL_TOKEN / --token-file",
     "no credential for loopback endpoints and the sandbox",

@@ -132,12 +132,35 @@ class OutputLost(Exception):
         self.cause = cause
 
 
-class GuardedOut:
-    """stdout for the command: a closed pipe stays BrokenPipeError, any other failure to
-    write becomes :class:`OutputLost`; a missing stream (``>&-``) behaves as a closed pipe."""
+class _Proxy:
+    """A text stream that may be missing (closed at start-up); the rest is the stream's."""
+
+    _name = "stream"
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(f"{self._name} is closed")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+class GuardedOut(_Proxy):
+    """stdout for the command: a closed pipe stays BrokenPipeError, any other failure to
+    write becomes :class:`OutputLost`; a missing stream (``>&-``) behaves as a closed pipe."""
+
+    _name = "stdout"
 
     def write(self, text: str) -> int:
         if self._stream is None:
@@ -159,28 +182,13 @@ class GuardedOut:
         except OSError as exc:
             raise OutputLost(exc) from None
 
-    def isatty(self) -> bool:
-        return _isatty(self._stream)
-
-    def fileno(self) -> int:
-        if self._stream is None:
-            raise OSError("stdout is closed")
-        return self._stream.fileno()
-
-    @property
-    def encoding(self) -> str:
-        return getattr(self._stream, "encoding", None) or "utf-8"
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._stream, name)
 
 
-class QuietErr:
+class QuietErr(_Proxy):
     """stderr for the command: when it is closed (``2>&-``) or fails, talk goes nowhere
     instead of turning a successful command into a failure."""
 
-    def __init__(self, stream: TextIO | None) -> None:
-        self._stream = stream
+    _name = "stderr"
 
     def write(self, text: str) -> int:
         if self._stream is not None:
@@ -197,20 +205,6 @@ class QuietErr:
             except (OSError, ValueError):
                 self._stream = None
 
-    def isatty(self) -> bool:
-        return _isatty(self._stream)
-
-    def fileno(self) -> int:
-        if self._stream is None:
-            raise OSError("stderr is closed")
-        return self._stream.fileno()
-
-    @property
-    def encoding(self) -> str:
-        return getattr(self._stream, "encoding", None) or "utf-8"
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._stream, name)
 
 
 class CommandGuard:
