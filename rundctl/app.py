@@ -356,8 +356,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
     install_signal_handlers()
     if os.environ.get("_RUNDCTL_COMPLETE"):  # TAB pressed: register the shells' completers
-        from typer._completion_classes import completion_init
+        from rundctl.cli.completion_shells import install
 
-        completion_init()
+        install()
     only_invoked(app, args)(args=args, prog_name="rundctl")
     raise SystemExit(0)  # not reached: RundctlGroup.main exits

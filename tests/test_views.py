@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLOW, FakeClock, invoke, read_pty, rundctl_exe
+from tests.conftest import FakeClock, invoke, read_pty, rundctl_exe
 from tests.scripted_server import ScriptedServer, Step
 
 RUNS = [

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rundctl import vocab
-from rundctl.cli.complete import complete_profile_key
+from rundctl.cli.complete import complete_config_value, complete_profile_key
 from rundctl.cli.context import current_deps, output_format, renderer, say
 from rundctl.cli.options import OutputOpt, ProfileOpt
 
@@ -67,8 +67,11 @@ def config_get(key: KeyArg, target: WriteProfileOpt = None) -> int:
     return 0
 
 
-def config_set(key: KeyArg, value: Annotated[str, typer.Argument(metavar="VALUE", help="The value.")],
-               target: WriteProfileOpt = None) -> int:
+ValueArg = Annotated[str, typer.Argument(metavar="VALUE", help="The value.",
+                                          autocompletion=complete_config_value)]
+
+
+def config_set(key: KeyArg, value: ValueArg, target: WriteProfileOpt = None) -> int:
     """Set a value in a profile (created if new); secrets are refused.
 
     Keys: endpoint, cloud, flow, auth, tenant, client_id, output, timeout. Values are

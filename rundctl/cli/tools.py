@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rundctl import vocab
-from rundctl.cli.complete import complete_shell, complete_topic
+from rundctl.cli.complete import complete_help, complete_shell
 from rundctl.cli.context import current_deps, output_format, renderer
 from rundctl.cli.options import ConnArgs, OutputOpt, with_connection
 from rundctl.errors import UsageError
@@ -73,7 +73,7 @@ def version(output: OutputOpt = None) -> int:
 TopicArg = Annotated[list[str] | None, typer.Argument(
     metavar="TOPIC", help=f"{vocab.words(vocab.HELP_TOPICS)}, or a command (help list).",
     show_default=False,
-    autocompletion=complete_topic)]
+    autocompletion=complete_help)]
 
 
 def help_(words: TopicArg = None) -> int:
