@@ -205,6 +205,15 @@ def parse_error(status: int, headers: Mapping[str, str], raw: bytes) -> ApiError
     return info
 
 
+def json_media_type(content_type: str | None) -> bool:
+    """True when a Content-Type names JSON (``application/json``, ``text/json``, ``*+json``),
+    or is missing: such a body is read as JSON."""
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -473,10 +482,13 @@ class GraphClient:
         kind: Kind = "read",
         permission: str = PERMISSION_READ,
         headers: Mapping[str, str] | None = None,
+        json_only: bool = True,
     ) -> Response:
         """Send with the retries of docs/reliability.md; one client-request-id for every attempt.
 
-        *headers* are added to every attempt (e.g. ``If-Match`` for an update)."""
+        *headers* are added to every attempt (e.g. ``If-Match`` for an update). With
+        ``json_only=False`` a body whose Content-Type names a media type other than JSON is
+        returned as it came (``bytes``) instead of being refused as unreadable."""
         if not same_origin(url, self.base_url):
             raise SecurityRefused(f"refusing to send a request to a foreign host: {url}")
         plan = plan_request(method, url, body)
@@ -492,7 +504,7 @@ class GraphClient:
             if self.gate is not None:
                 self.gate.wait()
             try:
-                return self._attempt(plan, headers, params, kind, permission)
+                return self._attempt(plan, headers, params, kind, permission, json_only)
             except AttemptFailed as failed:
                 failure = failed.failure
                 if failure.status == 401 and not refreshed and _refresh(self.auth):
@@ -540,6 +552,7 @@ class GraphClient:
         params: Mapping[str, str] | None,
         kind: Kind,
         permission: str,
+        json_only: bool = True,
     ) -> Response:
         method, url = plan.method, plan.url
         crid = headers["client-request-id"]
@@ -557,7 +570,7 @@ class GraphClient:
         self._log(f"> {method} {url}{_query(params)} " + " ".join(shown))
         if plan.body is not None:
             self._log("> body " + plan.body[:2000].decode("utf-8", "replace"))
-        if kind == "create":
+        if kind in ("create", "post"):
             self.in_flight = (crid, url, sent_at)
         try:
             resp = self.session.request(
@@ -588,7 +601,7 @@ class GraphClient:
             raw, unreadable = b"", exc
         finally:
             resp.close()
-        if kind == "create":
+        if kind in ("create", "post"):
             self.in_flight = None
         elapsed = self.deadline.monotonic() - started
         rheaders = resp.headers
@@ -613,7 +626,9 @@ class GraphClient:
         if unreadable is not None:  # an error status decided above; a success needs its body
             raise self._unreadable(kind, status, str(unreadable), crid, sent_at)
         parsed: Any = None
-        if raw.strip(b" \t\r\n"):
+        if not json_only and raw and not json_media_type(rheaders.get("Content-Type")):
+            parsed = raw  # e.g. $metadata (XML) or $count (text/plain), for rundctl api
+        elif raw.strip(b" \t\r\n"):
             try:
                 parsed = jsonio.loads_service(raw, max_bytes=self.max_response_bytes)
             except InvalidInput as exc:
@@ -691,7 +706,7 @@ class GraphClient:
             what = "no answer in time (read timeout or --timeout reached)"
         else:
             what = f"the connection failed after sending: {error_reason(exc)}"
-        if kind in ("create", "update"):
+        if kind != "read":
             return OutcomeUnknown(
                 f"outcome unknown: {method} {url}: {what}; it may have been applied",
                 hint=_unknown_hint(crid, sent_at),
@@ -744,7 +759,8 @@ class GraphClient:
                 "get a fresh token and run again",
             )
         if status == 403:
-            needed = PERMISSION_CREATE_NOTE if kind != "read" else f"needs {permission}"
+            needed = (PERMISSION_CREATE_NOTE if kind in ("create", "update")
+                      and permission == PERMISSION_READ else f"needs {permission}")
             return Forbidden(f"forbidden: {what}", info,
                              hint=f"this call {needed}; {self._granted()}")
         if status == 404:

@@ -6,6 +6,12 @@ ONLY when the service certainly did not apply it: the connection was never estab
 it answered 429, or 503 with Retry-After. Everything else after sending is "outcome unknown"
 and is never re-sent here.
 
+The kinds (:data:`Kind`): ``read`` (safe: GET, HEAD), ``update`` (idempotent: rundctl's run
+PATCH, and PUT and DELETE from ``rundctl api``), ``create`` (a run create or ``start``: sent
+again only when certainly not applied; a 200/201 must carry the new ``id``) and ``post`` (any
+other request that is not idempotent, RFC 9110: POST and PATCH from ``rundctl api``; sent
+again exactly as rarely as a create, but its answer has no expected shape).
+
 :func:`outcome` is the one table of what a failure proves. Anything received after the
 request was sent is "unknown" unless the answer proves otherwise: a redirect (3xx), a 1xx or
 2xx that could not be read, 408, 5xx and anything past 599 prove nothing, because a proxy or
@@ -19,7 +25,7 @@ import random
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-Kind = Literal["read", "create", "update"]
+Kind = Literal["read", "create", "update", "post"]
 
 MAX_RETRIES = 4
 BACKOFF_BASE = 1.0
@@ -68,7 +74,7 @@ def outcome(failure: Failure) -> Outcome:
 
 
 def may_resend(kind: Kind, failure: Failure) -> bool:
-    if kind == "create":
+    if kind in ("create", "post"):
         return certainly_not_applied(failure)
     return failure.status is None or failure.status in RETRYABLE_STATUS
 
