@@ -120,7 +120,9 @@ def test_a_bad_time_filter_is_a_usage_error_with_examples(url, flag, value) -> N
     res = cli(url, "list", "--flow", FLOW, flag, value)
     assert res.exit_code == 2
     assert res.stderr.startswith(f"rundctl: error: {flag}:")
-    assert "hint: give a timestamp like 2026-11-01T00:00:00Z or an age like 24h or 7d" in res.stderr
+    hint = res.stderr.splitlines()[-1]
+    assert hint.startswith("hint: give a timestamp like 2026-11-01T00:00:00Z")
+    assert "an age like 24h" in hint
 
 
 def test_bad_status_filter_is_a_usage_error_with_a_suggestion(url) -> None:

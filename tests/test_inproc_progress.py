@@ -33,20 +33,19 @@ def out(deps: Deps) -> str:
 # -- wait ---------------------------------------------------------------------------------
 
 
-def test_plain_lines_at_most_every_30_seconds_and_not_found_yet() -> None:
+def test_off_a_terminal_one_plain_line_per_poll_with_the_id_neutralised() -> None:
     clock = FakeClock()
     deps = world(clock, tty=False)
     progress = WaitProgress(deps, "r\x1b[2J")
     progress.update(None, 0)
-    clock.sleep(10)
-    progress.update({"status": "running"}, 10)  # too soon: nothing
-    clock.sleep(20)
-    progress.update({"status": "running"}, 30)
+    progress.sleep(10)
+    progress.update({"status": "running"}, 10)
     progress.close()
     assert err(deps).splitlines() == [
         "rundctl: waiting for run r\\x1b[2J: not found yet (0s elapsed)",
-        "rundctl: waiting for run r\\x1b[2J: running (30s elapsed)",
+        "rundctl: waiting for run r\\x1b[2J: running (10s elapsed)",
     ]
+    assert clock.slept == [10]
 
 
 def test_on_a_terminal_a_spinner_is_drawn_and_cleared() -> None:
