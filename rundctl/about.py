@@ -11,7 +11,8 @@ import platform
 from rundctl import __version__
 
 # Distribution names as pip knows them, in the order they are shown.
-PACKAGES: tuple[str, ...] = ("typer", "rich", "requests", "azure-identity", "msal", "urllib3")
+PACKAGES: tuple[str, ...] = ("typer", "rich", "requests", "azure-identity", "msal", "urllib3",
+                             "jmespath")
 
 
 def package_version(name: str) -> str | None:
