@@ -378,7 +378,7 @@ def test_ci_topic() -> None:
 def test_versions() -> None:
     info = about.versions()
     assert list(info) == ["rundctl", "python", "platform", "typer", "rich", "requests",
-                          "azure-identity", "msal", "urllib3"]
+                          "azure-identity", "msal", "urllib3", "jmespath"]
     assert info["rundctl"] == rundctl.__version__
     assert info["python"] and info["python"].startswith(".".join(map(str, sys.version_info[:2])))
     assert all(info[name] for name in about.PACKAGES)  # installed in the test venv
