@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, BinaryIO, NamedTuple
 
-from rundctl import reconcile, runs
+from rundctl import reconcile
 from rundctl.errors import (
     AuthRejected,
     DraftSurfaceMissing,
@@ -400,6 +400,8 @@ def _baseline(client: Any, plan: Plan, flow: str, parent: str | None,
 
 
 def _send_one(shared: Sending, index: int, line: int, body: bytes, summary: Summary) -> Outcome:
+    from rundctl import runs  # the HTTP side: not imported by validate
+
     journal = shared.journal
     previous = journal.state.get(index) if journal else None
     if previous is not None and previous.status == "created":

@@ -9,7 +9,6 @@ entries off; step outputs are written only when asked (``--github-output`` or
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,6 +35,8 @@ def write_outputs(deps: Deps, values: Mapping[str, object]) -> None:
     target = deps.env.get("GITHUB_OUTPUT")
     if not target:
         return
+    import secrets
+
     blocks = []
     for name, value in values.items():
         text = "" if value is None else str(value)

@@ -72,3 +72,26 @@ def test_model_and_errors_import_nothing_heavy_from_the_project() -> None:
     allowed = ("rundctl.vocab", "rundctl.errors", "rundctl.jsonio")
     for module in _imports(PACKAGE / "model.py") - {"rundctl"}:
         assert _in(module, *allowed), module
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "-f", "-", "-o", "none"],
+                                  ["create", "--flow", "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                                   "-f", "-", "--dry-run", "-o", "none"],
+                                  ["help", "exit-codes"], ["schema"]])
+def test_commands_that_never_touch_the_network_import_nothing_heavy(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys\n"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(b'{\"displayName\":\"x\",\"startDateTime\":"
+        "\"2026-11-01T10:00:00Z\",\"status\":\"completed\",\"statistics\":{}}'))\n"
+        "from rundctl.__main__ import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"
+        "heavy = [m for m in ('requests', 'urllib3', 'azure.identity', 'rich.table', 'sqlite3',"
+        " 'jmespath', 'secrets') if m in sys.modules]\n"
+        "sys.stderr.write(repr((code, heavy)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stderr.strip().endswith(", [])"), proc.stderr
