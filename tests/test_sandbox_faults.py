@@ -161,8 +161,11 @@ def test_429_is_throttling_in_graph_terms_and_500_carries_no_retry_after(make_sa
     response = requests.get(throttled.base_url + RUNS, timeout=5)
     assert response.status_code == 429
     error = response.json()["error"]
-    assert error["code"] == "TooManyRequests"
-    assert error["innerError"]["code"] == "activityLimitReached"
+    # The shape of Graph's own throttling answer (learn.microsoft.com/graph/throttling).
+    assert (error["code"], error["message"]) == ("TooManyRequests", "Please retry again later.")
+    inner = error["innerError"]
+    assert (inner["code"], inner["message"], inner["status"]) == ("429", "Please retry after", "429")
+    assert {"date", "request-id", "client-request-id"} <= set(inner)
     assert (response.headers["Retry-After"], response.headers["retry-after-ms"]) == ("1", "250")
 
     broken = make_sandbox(seed=1, fail_rate=1.0, fail_codes=(500,), retry_after=3.0)
@@ -388,7 +391,7 @@ def test_every_request_is_logged_in_one_line_with_its_fault(make_sandbox: Factor
     assert first["time"] == "2023-11-14T22:13:20.000Z"  # from the injected clock
     assert (first["method"], first["target"], first["status"]) == ("GET", f"{RUNS}?$top=1", "200")
     assert (first["crid"], first["fault"]) == ("abc-1", None)
-    assert (nope["target"], nope["status"], nope["crid"]) == ("/nope", "404", "-")
+    assert (nope["target"], nope["status"], nope["crid"]) == ("/nope", "400", "-")
     assert (faulted["status"], faulted["crid"], faulted["fault"]) == ("500", "r%202", "fail-rate")
     posts = [m.groupdict() for m in parsed[3:] if m]
     assert {(p["status"], p["fault"]) for p in posts} == {

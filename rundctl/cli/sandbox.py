@@ -22,6 +22,15 @@ RunSecondsOpt = Annotated[float, typer.Option(
     "--run-seconds", metavar="SECONDS", min=0, help="How long runs made by 'start' stay running.")]
 StartOutcomeOpt = Annotated[str, typer.Option(
     "--start-outcome", metavar="STATUS", help="Final status of runs made by 'start'.")]
+SurfaceOpt = Annotated[str, typer.Option(
+    "--surface", metavar="both|published|draft",
+    help="Which API to serve: both, Graph's published paths only, or the draft create paths only.")]
+StartLimitOpt = Annotated[str, typer.Option(
+    "--start-limit", metavar="N/WINDOW",
+    help="At most N successful on-demand runs (start) per WINDOW, e.g. 5/12h; 0 for no limit.")]
+ScheduleOpt = Annotated[str | None, typer.Option(
+    "--schedule-every", metavar="DURATION", show_default=False,
+    help="Make a run by itself every DURATION (e.g. 12h, 5m), as the service does.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests.")]
 
 
@@ -43,6 +52,9 @@ def sandbox(
     require_token: RequireTokenOpt = None,
     run_seconds: RunSecondsOpt = 5.0,
     start_outcome: StartOutcomeOpt = "completed",
+    surface: SurfaceOpt = "both",
+    start_limit: StartLimitOpt = "5/12h",
+    schedule_every: ScheduleOpt = None,
     quiet: QuietOpt = False,
     *,
     faults: dict[str, Any],
@@ -55,11 +67,13 @@ def sandbox(
     \b
     Examples:
       rundctl sandbox --port 0 --db runs.db
+      rundctl sandbox --surface published --schedule-every 5m
       URL=$(rundctl sandbox --port 0 & ...)   # read the first line
     """
     import threading
 
     from rundctl import model
+    from rundctl.sandbox import options
     from rundctl.sandbox.server import Sandbox, SandboxOptions
     from rundctl.settings import is_loopback_host
 
@@ -67,12 +81,25 @@ def sandbox(
     outcome = model.normalize_status(start_outcome)
     if outcome is None or outcome == "running":
         raise UsageError(f"--start-outcome: '{start_outcome}' is not a final run status")
+    try:
+        chosen_surface = options.parse_surface(surface)
+    except ValueError as exc:
+        raise UsageError(f"--surface: {exc}") from None
+    try:
+        limit = options.parse_start_limit(start_limit)
+    except ValueError as exc:
+        raise UsageError(f"--start-limit: {exc}") from None
+    try:
+        every = None if schedule_every is None else options.parse_duration(schedule_every)
+    except ValueError as exc:
+        raise UsageError(f"--schedule-every: {exc}") from None
     if not is_loopback_host(host):
         say(deps, f"warning: the sandbox listens on {host}, beyond loopback")
     try:
         server = Sandbox(SandboxOptions(
             host=host, port=port, db=db, require_token=require_token, run_seconds=run_seconds,
-            start_outcome=outcome, log=None if quiet else deps.stderr,
+            start_outcome=outcome, surface=chosen_surface, start_limit=limit, schedule_every=every,
+            log=None if quiet else deps.stderr,
             **fault_options(faults)))
     except ValueError as exc:
         raise UsageError(f"sandbox: {exc}") from None

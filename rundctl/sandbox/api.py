@@ -1,10 +1,12 @@
 """Routes and handlers: a request in, a response out — no SQL, no sockets.
 
 Each handler parses the request (path parameters, OData options, the JSON body), calls the
-:class:`~.backend.RunBackend`, and serialises the result with :mod:`.views`. It serves both
-surfaces (docs/api.md): the seed's ``/industryData/incomingFlows/{flow}/runs`` and the
-published ``/external/industryData/...``. In front of the handlers sit the token check and
-the configured faults (:mod:`.faults`).
+:class:`~.backend.RunBackend`, and serialises the result with :mod:`.views` through the one
+query engine (:mod:`.odata`). It serves the surfaces chosen (docs/api.md): the seed's draft
+``/industryData/incomingFlows/{flow}/runs``, the published ``/external/industryData/...``, or
+both; a path outside them is Graph's 400 "Resource not found for the segment", a method a path
+does not declare a 405 with ``Allow``. In front of the handlers sit the token check and the
+configured faults (:mod:`.faults`).
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import re
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
-from rundctl import jsonio, model
+from rundctl import jsonio
 from rundctl.errors import InvalidInput
-from rundctl.sandbox import faults, odata, views
-from rundctl.sandbox.backend import RunBackend
+from rundctl.sandbox import edm, faults, odata, views
+from rundctl.sandbox.backend import RunBackend, Year
 from rundctl.sandbox.messages import GraphError, IfMatch, Request, Response, bad_request
-from rundctl.sandbox.store import Scope, StoredRun, StoreUnavailable
-from rundctl.sandbox.views import PUBLISHED_PROPERTIES, SEED_PROPERTIES
+from rundctl.sandbox.options import Surface
+from rundctl.sandbox.store import Scope, StoredFlow, StoredRun, StoreUnavailable
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -34,6 +37,11 @@ _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 FLOW = "{flow}"
 RUN = "{run}"
+ACTIVITY = "{activity}"
+CONNECTOR = "{connector}"
+YEAR = "{year}"
+_PARAMETERS = {FLOW: "flow", RUN: "run", ACTIVITY: "activity", CONNECTOR: "data connector", YEAR: "year"}
+# Bound functions and actions carry Org.OData.Core.V1.DefaultNamespace: the short name works too.
 _START = ("microsoft.graph.industryData.start", "start")
 _STATISTICS = (
     "microsoft.graph.industryData.getStatistics()",
@@ -43,9 +51,21 @@ _STATISTICS = (
 )
 _SEED = ("industryData", "incomingFlows", FLOW, "runs")
 _PUBLISHED = ("external", "industryData")
+_READ_ONLY_RUNS = (
+    " Runs are read-only in Microsoft Graph (industryDataRun is not insertable, updatable or "
+    "deletable); ask for an on-demand run with POST /external/industryData/runs/"
+    "microsoft.graph.industryData.start."
+)
 
 Pattern = tuple[str | tuple[str, ...], ...]
 Handler = Callable[[Request, dict[str, str]], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: Pattern
+    methods: dict[str, Handler]
+    note: str = ""  # added to the message of a 405
 
 
 def _match(pattern: Pattern, segments: list[str]) -> tuple[int, dict[str, str] | None]:
@@ -55,8 +75,8 @@ def _match(pattern: Pattern, segments: list[str]) -> tuple[int, dict[str, str] |
         if depth >= len(segments):
             return depth, None
         segment = segments[depth]
-        if part in (FLOW, RUN):
-            params["flow" if part == FLOW else "run"] = segment
+        if isinstance(part, str) and part in _PARAMETERS:
+            params[part] = segment
             continue
         choices = part if isinstance(part, tuple) else (part,)
         if segment.lower() not in (c.lower() for c in choices):
@@ -77,28 +97,64 @@ class SandboxApi:
         require_token: str | None = None,
         log: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        surface: Surface = "both",
     ) -> None:
         self.backend = backend
         self.faults = injector or faults.FaultInjector(clock=clock)
         self.require_token = require_token
         self.log = log
         self.clock = clock
-        self.routes: list[tuple[Pattern, dict[str, Handler]]] = [
-            ((*_SEED,), {"GET": self.list_flow_runs, "POST": self.create_run}),
-            ((*_SEED, RUN), {"GET": self.get_flow_run, "PATCH": self.patch_run}),
-            (
-                (*_SEED, RUN, "process", "runs"),
-                {"GET": self.list_children, "POST": self.create_child},
-            ),
-            ((*_SEED, RUN, "process", "runs", RUN), {"GET": self.get_flow_run}),
-            ((*_PUBLISHED, "runs"), {"GET": self.list_runs}),
-            ((*_PUBLISHED, "runs", "$count"), {"GET": self.count_runs}),
-            ((*_PUBLISHED, "runs", _START), {"POST": self.start_run}),
-            ((*_PUBLISHED, "runs", RUN), {"GET": self.get_run}),
-            ((*_PUBLISHED, "runs", RUN, _STATISTICS), {"GET": self.get_statistics}),
-            ((*_PUBLISHED, "runs", RUN, "activities"), {"GET": self.list_activities}),
-            ((*_PUBLISHED, "inboundFlows"), {"GET": self.list_flows}),
-            ((*_PUBLISHED, "inboundFlows", FLOW), {"GET": self.get_flow}),
+        self.surface = surface
+        self.routes: list[Route] = []
+        # Prefixes of paths Graph knows beyond the routes served, so that the segment named
+        # in a 400 "Resource not found" is the first one Graph would not know: on the
+        # published surface, '/industryData/incomingFlows/...' names 'incomingFlows'.
+        self.known: list[Pattern] = []
+        if surface in ("both", "draft"):
+            self.routes += self._seed_routes()
+        if surface in ("both", "published"):
+            self.routes += self._published_routes()
+        if surface == "published":
+            self.known.append(("industryData",))
+        self._runs_order = odata.parse_orderby("startDateTime desc", edm.RUN)
+
+    def _seed_routes(self) -> list[Route]:
+        return [
+            Route((*_SEED,), {"GET": self.list_flow_runs, "POST": self.create_run}),
+            Route((*_SEED, RUN), {"GET": self.get_flow_run, "PATCH": self.patch_run}),
+            Route((*_SEED, RUN, "process", "runs"), {"GET": self.list_children, "POST": self.create_child}),
+            Route((*_SEED, RUN, "process", "runs", RUN), {"GET": self.get_flow_run}),
+        ]
+
+    def _published_routes(self) -> list[Route]:
+        runs = (*_PUBLISHED, "runs")
+        activities = (*runs, RUN, "activities")
+        flows = (*_PUBLISHED, "inboundFlows")
+        connectors = (*_PUBLISHED, "dataConnectors")
+        years = (*_PUBLISHED, "years")
+        return [
+            Route(_PUBLISHED, {"GET": self.get_root}),
+            Route(runs, {"GET": self.list_runs}, _READ_ONLY_RUNS),
+            Route((*runs, "$count"), {"GET": self.count_runs}),
+            Route((*runs, _START), {"POST": self.start_run}),
+            Route((*runs, _STATISTICS), {"GET": self.latest_statistics}),
+            Route((*runs, RUN), {"GET": self.get_run}, _READ_ONLY_RUNS),
+            Route((*runs, RUN, _STATISTICS), {"GET": self.get_statistics}),
+            Route(activities, {"GET": self.list_activities}),
+            Route((*activities, "$count"), {"GET": self.count_activities}),
+            Route((*activities, ACTIVITY), {"GET": self.get_activity}),
+            Route((*activities, ACTIVITY, "activity"), {"GET": self.get_activity_flow}),
+            Route(flows, {"GET": self.list_flows}),
+            Route((*flows, "$count"), {"GET": self.count_flows}),
+            Route((*flows, FLOW), {"GET": self.get_flow}),
+            Route((*flows, FLOW, "dataConnector"), {"GET": self.get_flow_connector}),
+            Route((*flows, FLOW, "year"), {"GET": self.get_flow_year}),
+            Route(connectors, {"GET": self.list_connectors}),
+            Route((*connectors, "$count"), {"GET": self.count_connectors}),
+            Route((*connectors, CONNECTOR), {"GET": self.get_connector}),
+            Route(years, {"GET": self.list_years}),
+            Route((*years, "$count"), {"GET": self.count_years}),
+            Route((*years, YEAR), {"GET": self.get_year}),
         ]
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -153,13 +209,15 @@ class SandboxApi:
     def fault_response(self, request: Request, fault: faults.Fault) -> Response:
         if fault.drop:
             return Response(0, close=True, drop=True, fault=fault.kind)
-        error = GraphError(
-            fault.status,
-            faults.error_code(fault.status),
-            faults.error_message(fault.status),
-            headers=fault.retry_headers(),
-            inner_code=faults.INNER_CODES.get(fault.status),
-        )
+        if fault.status == 429:
+            error = views.throttled(fault.retry_headers())
+        else:
+            error = GraphError(
+                fault.status,
+                faults.error_code(fault.status),
+                faults.error_message(fault.status),
+                headers=fault.retry_headers(),
+            )
         response = self.error_response(request, error)
         response.fault = fault.kind
         return response
@@ -186,31 +244,34 @@ class SandboxApi:
     def _route(self, request: Request) -> tuple[Handler, dict[str, str]]:
         segments = request.segments
         deepest = 0
-        for pattern, methods in self.routes:
-            depth, params = _match(pattern, segments)
-            if params is None:
+        for route in self.routes:
+            depth, found = _match(route.pattern, segments)
+            if found is None:
                 deepest = max(deepest, depth)
                 continue
-            handler = methods.get(request.method)
+            handler = route.methods.get(request.method)
             if handler is None:
-                allowed = ", ".join(methods)
+                allowed = ", ".join(route.methods)
                 raise GraphError(
                     405,
                     "BadRequest",
-                    f"The HTTP method '{request.method}' is not allowed on this resource; use {allowed}.",
+                    f"The HTTP method '{request.method}' is not allowed on this resource; it allows "
+                    f"{allowed}.{route.note}",
                     headers=[("Allow", allowed)],
                 )
-            for name, value in params.items():
+            params: dict[str, str] = {}
+            for placeholder, value in found.items():
                 if not _GUID.fullmatch(value):
-                    kind = "flow" if name == "flow" else "run"
-                    bad_request(f"Invalid id '{value}': a {kind} id must be a GUID.")
-                params[name] = value.lower()
+                    bad_request(f"Invalid id '{value}': a {_PARAMETERS[placeholder]} id must be a GUID.")
+                params[placeholder.strip("{}")] = value.lower()
             return handler, params
+        for pattern in self.known:
+            deepest = max(deepest, _match(pattern, segments)[0])
         if not segments:
             segment = "/"
         else:
             segment = segments[min(deepest, len(segments) - 1)]
-        raise GraphError(404, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
     # -- the seed surface: /industryData/incomingFlows/{flow}/runs -----------------------------
 
@@ -221,95 +282,249 @@ class SandboxApi:
         return self._create(request, params["flow"], params["run"])
 
     def _create(self, request: Request, flow: str, parent: str | None) -> Response:
+        odata.refuse_options(request.query, "a create")
         run = self.backend.create(json_body(request), flow, parent)
         location = f"{request.root}/industryData/incomingFlows/{flow}/runs/{run.id}"
-        return Response(201, _seed_entity(request, run), [("Location", location), _etag_header(run)])
+        body = views.entity(_seed_context(request, run), views.seed_view(run))
+        return Response(201, body, [("Location", location), _etag_header(run)])
 
     def get_flow_run(self, request: Request, params: dict[str, str]) -> Response:
-        query = odata.parse_item_query(request.query, properties=SEED_PROPERTIES)
+        query = odata.parse_item(request.query, edm.SEED_RUN)
         run = self.backend.get(params["run"], params["flow"])
-        return Response(200, _seed_entity(request, run, query.select), [_etag_header(run)])
+        body = odata.shape(_seed_row(run), query, self._navigate)
+        return Response(200, views.entity(_seed_context(request, run), body), [_etag_header(run)])
 
     def patch_run(self, request: Request, params: dict[str, str]) -> Response:
+        odata.refuse_options(request.query, "a PATCH")
         if_match = parse_if_match(request.headers.get_all("If-Match"))
         patch = json_body(request)
         run = self.backend.patch(params["run"], params["flow"], patch, if_match)
-        return Response(200, _seed_entity(request, run), [_etag_header(run)])
+        body = views.entity(_seed_context(request, run), views.seed_view(run))
+        return Response(200, body, [_etag_header(run)])
 
     def list_flow_runs(self, request: Request, params: dict[str, str]) -> Response:
         flow = params["flow"]
+        rows = [_seed_row(run) for run in self.backend.runs(Scope(flow_id=flow))]
         context = f"industryData/incomingFlows('{flow}')/runs"
-        return self._list(request, Scope(flow_id=flow), context, published=False)
+        return self._collection(request, rows, edm.SEED_RUN, context, self._seed_order)
 
     def list_children(self, request: Request, params: dict[str, str]) -> Response:
         flow, parent = params["flow"], params["run"]
         self.backend.require(parent, flow)
+        rows = [_seed_row(run) for run in self.backend.runs(Scope(flow_id=flow, parent_id=parent))]
         context = f"industryData/incomingFlows('{flow}')/runs('{parent}')/process/runs"
-        return self._list(request, Scope(flow_id=flow, parent_id=parent), context, published=False)
+        return self._collection(request, rows, edm.SEED_RUN, context, self._seed_order)
+
+    @property
+    def _seed_order(self) -> tuple[odata.OrderItem, ...]:
+        return odata.parse_orderby("startDateTime desc", edm.SEED_RUN)
 
     # -- the published surface: /external/industryData/... ------------------------------------
 
+    def get_root(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.ROOT)
+        body = odata.shape(odata.Row(views.root_view(), (0,)), query, self._navigate)
+        return Response(200, views.entity(_context(request, "external/industryData/$entity"), body))
+
     def list_runs(self, request: Request, params: dict[str, str]) -> Response:
-        return self._list(request, Scope(), "external/industryData/runs", published=True)
+        rows = self._run_rows()
+        return self._collection(request, rows, edm.RUN, "external/industryData/runs", self._runs_order)
 
     def count_runs(self, request: Request, params: dict[str, str]) -> Response:
-        options = odata.normalize_options(request.query)
-        where = None
-        if "filter" in options:
-            where = odata.parse_filter(options["filter"], model.RUN_STATUSES)
-        total = self.backend.count(Scope(), where)
-        return Response(200, raw=str(total).encode())
+        query = odata.parse_count(request.query, edm.RUN)
+        return _count(odata.count(self._run_rows(), query))
 
     def get_run(self, request: Request, params: dict[str, str]) -> Response:
-        query = odata.parse_item_query(request.query, properties=PUBLISHED_PROPERTIES)
+        query = odata.parse_item(request.query, edm.RUN)
         run = self.backend.get(params["run"])
-        context = f"{request.root}/$metadata#external/industryData/runs/$entity"
-        body = views.entity(context, views.published_view(run), query.select)
-        return Response(200, body, [_etag_header(run)])
+        body = odata.shape(_run_row(run), query, self._navigate)
+        context = _context(request, "external/industryData/runs/$entity")
+        return Response(200, views.entity(context, body), [_etag_header(run)])
 
     def get_statistics(self, request: Request, params: dict[str, str]) -> Response:
-        run = self.backend.get(params["run"])
-        context = f"{request.root}/$metadata#microsoft.graph.industryData.industryDataRunStatistics"
+        odata.refuse_options(request.query, "getStatistics")
+        return self._statistics(request, self.backend.get(params["run"]))
+
+    def latest_statistics(self, request: Request, params: dict[str, str]) -> Response:
+        """``runs/getStatistics()`` (bound to the collection): the latest run's statistics."""
+        odata.refuse_options(request.query, "getStatistics")
+        return self._statistics(request, self.backend.latest())
+
+    def _statistics(self, request: Request, run: StoredRun) -> Response:
+        context = _context(request, "microsoft.graph.industryData.industryDataRunStatistics")
         statistics = views.run_statistics(run, self.backend.statistics(run))
         return Response(200, {"@odata.context": context, **statistics})
 
-    def list_activities(self, request: Request, params: dict[str, str]) -> Response:
-        run = self.backend.get(params["run"])
-        context = f"{request.root}/$metadata#external/industryData/runs('{run.id}')/activities"
-        return Response(200, {"@odata.context": context, "value": views.run_activities(run)})
-
     def start_run(self, request: Request, params: dict[str, str]) -> Response:
+        odata.refuse_options(request.query, "start")
         self.backend.start()
         return Response(202)
 
+    def list_activities(self, request: Request, params: dict[str, str]) -> Response:
+        run = self.backend.get(params["run"])
+        context = f"external/industryData/runs('{run.id}')/activities"
+        return self._collection(request, _activity_rows(run), edm.ACTIVITY, context)
+
+    def count_activities(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_count(request.query, edm.ACTIVITY)
+        return _count(odata.count(_activity_rows(self.backend.get(params["run"])), query))
+
+    def _activity(self, params: dict[str, str]) -> odata.Row:
+        run = self.backend.get(params["run"])
+        for row in _activity_rows(run):
+            if row.entity["id"] == params["activity"]:
+                return row
+        missing = params["activity"]
+        raise GraphError(404, "itemNotFound", f"Activity '{missing}' was not found in run '{run.id}'.")
+
+    def get_activity(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.ACTIVITY)
+        row = self._activity(params)
+        context = _context(request, f"external/industryData/runs('{params['run']}')/activities/$entity")
+        return Response(200, views.entity(context, odata.shape(row, query, self._navigate)))
+
+    def get_activity_flow(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.FLOW)
+        activity = self._activity(params)
+        assert isinstance(activity.source, StoredRun)
+        row = _flow_row(self.backend.flow_of(activity.source))
+        return self._entity(request, row, query, "external/industryData/inboundFlows/$entity")
+
     def list_flows(self, request: Request, params: dict[str, str]) -> Response:
-        odata.normalize_options(request.query)
-        context = f"{request.root}/$metadata#external/industryData/inboundFlows"
-        flows = [views.flow_view(flow_id, first) for flow_id, first in self.backend.flows()]
-        return Response(200, {"@odata.context": context, "value": flows})
+        rows = [_flow_row(flow) for flow in self.backend.flows()]
+        return self._collection(request, rows, edm.FLOW, "external/industryData/inboundFlows")
+
+    def count_flows(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_count(request.query, edm.FLOW)
+        return _count(odata.count([_flow_row(flow) for flow in self.backend.flows()], query))
 
     def get_flow(self, request: Request, params: dict[str, str]) -> Response:
-        found = self.backend.flow(params["flow"])
-        context = f"{request.root}/$metadata#external/industryData/inboundFlows/$entity"
-        return Response(200, views.entity(context, views.flow_view(*found)))
+        query = odata.parse_item(request.query, edm.FLOW)
+        row = _flow_row(self.backend.flow(params["flow"]))
+        return self._entity(request, row, query, "external/industryData/inboundFlows/$entity")
+
+    def get_flow_connector(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.CONNECTOR)
+        row = _connector_row(self.backend.flow(params["flow"]))
+        return self._entity(request, row, query, "external/industryData/dataConnectors/$entity")
+
+    def get_flow_year(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.YEAR)
+        row = _year_row(Year(views.year_of(self.backend.flow(params["flow"]))))
+        return self._entity(request, row, query, "external/industryData/years/$entity")
+
+    def list_connectors(self, request: Request, params: dict[str, str]) -> Response:
+        rows = [_connector_row(flow) for flow in self.backend.flows()]
+        return self._collection(request, rows, edm.CONNECTOR, "external/industryData/dataConnectors")
+
+    def count_connectors(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_count(request.query, edm.CONNECTOR)
+        return _count(odata.count([_connector_row(flow) for flow in self.backend.flows()], query))
+
+    def get_connector(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.CONNECTOR)
+        row = _connector_row(self.backend.connector(params["connector"]))
+        return self._entity(request, row, query, "external/industryData/dataConnectors/$entity")
+
+    def list_years(self, request: Request, params: dict[str, str]) -> Response:
+        rows = [_year_row(year) for year in self.backend.years()]
+        return self._collection(request, rows, edm.YEAR, "external/industryData/years")
+
+    def count_years(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_count(request.query, edm.YEAR)
+        return _count(odata.count([_year_row(year) for year in self.backend.years()], query))
+
+    def get_year(self, request: Request, params: dict[str, str]) -> Response:
+        query = odata.parse_item(request.query, edm.YEAR)
+        row = _year_row(self.backend.year(params["year"]))
+        return self._entity(request, row, query, "external/industryData/years/$entity")
 
     # -- shared --------------------------------------------------------------------------------
 
-    def _list(self, request: Request, scope: Scope, context: str, *, published: bool) -> Response:
-        properties = PUBLISHED_PROPERTIES if published else SEED_PROPERTIES
-        query = odata.parse_list_query(request.query, statuses=model.RUN_STATUSES, properties=properties)
-        page = self.backend.page(scope, query)
-        body: dict[str, Any] = {"@odata.context": f"{request.root}/$metadata#{context}"}
-        if page.count is not None:
-            body["@odata.count"] = page.count
-        if page.next_cursor is not None:
-            pairs = [*query.carried, ("$skiptoken", odata.encode_skiptoken(page.next_cursor))]
+    def _run_rows(self) -> list[odata.Row]:
+        return [_run_row(run) for run in self.backend.runs(Scope())]
+
+    def _navigate(self, navigation: edm.Navigation, row: odata.Row) -> list[odata.Row] | odata.Row | None:
+        """Where an $expand leads from *row* (the navigations edm.py declares)."""
+        source, name = row.source, navigation.name
+        if name == "activities" and isinstance(source, StoredRun):
+            return _activity_rows(source)
+        if name == "activity" and isinstance(source, StoredRun):
+            return _flow_row(self.backend.flow_of(source))
+        if name == "dataConnector" and isinstance(source, StoredFlow):
+            return _connector_row(source)
+        if name == "year" and isinstance(source, StoredFlow):
+            return _year_row(Year(views.year_of(source)))
+        if name == "runs":
+            return self._run_rows()
+        if name == "inboundFlows":
+            return [_flow_row(flow) for flow in self.backend.flows()]
+        if name == "dataConnectors":
+            return [_connector_row(flow) for flow in self.backend.flows()]
+        if name == "years":
+            return [_year_row(year) for year in self.backend.years()]
+        return None  # pragma: no cover - every declared navigation is handled above
+
+    def _entity(self, request: Request, row: odata.Row, query: odata.Query, context: str) -> Response:
+        body = odata.shape(row, query, self._navigate)
+        return Response(200, views.entity(_context(request, context), body))
+
+    def _collection(
+        self,
+        request: Request,
+        rows: list[odata.Row],
+        entity: edm.EntityType,
+        context: str,
+        default_orderby: tuple[odata.OrderItem, ...] = (),
+    ) -> Response:
+        query = odata.parse_collection(request.query, entity, default_orderby=default_orderby)
+        result = odata.page(rows, query, self._navigate)
+        body: dict[str, Any] = {"@odata.context": _context(request, context)}
+        if result.count is not None:
+            body["@odata.count"] = result.count
+        if result.skiptoken is not None:
+            pairs = [*query.carried, ("$skiptoken", result.skiptoken)]
             body["@odata.nextLink"] = (
                 f"{request.origin}{request.path}?{urlencode(pairs, quote_via=quote, safe='$')}"
             )
-        view = views.published_view if published else views.seed_view
-        body["value"] = [odata.apply_select(view(run), query.select) for run in page.runs]
+        body["value"] = result.items
         return Response(200, body)
+
+
+def _context(request: Request, fragment: str) -> str:
+    return f"{request.root}/$metadata#{fragment}"
+
+
+def _count(total: int) -> Response:
+    return Response(200, raw=str(total).encode())
+
+
+def _seed_row(run: StoredRun) -> odata.Row:
+    return odata.Row(views.seed_view(run), (run.seq,), run)
+
+
+def _run_row(run: StoredRun) -> odata.Row:
+    return odata.Row(views.published_view(run), (run.seq,), run)
+
+
+def _activity_rows(run: StoredRun) -> list[odata.Row]:
+    return [odata.Row(activity, (index,), run) for index, activity in enumerate(views.run_activities(run))]
+
+
+def _flow_order(flow: StoredFlow) -> tuple[int | str, ...]:
+    return (round(flow.first_seen * 1_000_000), flow.id)
+
+
+def _flow_row(flow: StoredFlow) -> odata.Row:
+    return odata.Row(views.flow_view(flow), _flow_order(flow), flow)
+
+
+def _connector_row(flow: StoredFlow) -> odata.Row:
+    return odata.Row(views.connector_view(flow), _flow_order(flow), flow)
+
+
+def _year_row(year: Year) -> odata.Row:
+    return odata.Row(views.year_view(year.year), (year.year,), year)
 
 
 def _store_error(exc: StoreUnavailable, *, written: bool) -> GraphError:
@@ -355,9 +570,8 @@ def parse_if_match(values: list[str] | None) -> IfMatch | None:
     return IfMatch(tuple(tags), ", ".join(v.strip() for v in values))
 
 
-def _seed_entity(request: Request, run: StoredRun, select: tuple[str, ...] | None = None) -> dict[str, Any]:
-    context = f"{request.root}/$metadata#industryData/incomingFlows('{run.flow_id}')/runs/$entity"
-    return views.entity(context, views.seed_view(run), select)
+def _seed_context(request: Request, run: StoredRun) -> str:
+    return _context(request, f"industryData/incomingFlows('{run.flow_id}')/runs/$entity")
 
 
 # ---------------------------------------------------------------------------------------------

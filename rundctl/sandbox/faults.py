@@ -36,7 +36,6 @@ ERROR_CODES: dict[int, str] = {
     503: "serviceNotAvailable",
     504: "gatewayTimeout",
 }
-INNER_CODES: dict[int, str] = {429: "activityLimitReached"}
 MESSAGES: dict[int, str] = {
     408: "The request timed out.",
     429: "Too many requests; retry later.",

@@ -36,7 +36,10 @@ from rundctl.sandbox.messages import GraphError, Request, Response
 
 # However a body is framed, the server reads at most this much of it: one JSON document.
 MAX_BODY = jsonio.MAX_DOCUMENT_BYTES
-_JSON = "application/json; charset=utf-8"
+# Graph's content type for JSON answers (OData minimal metadata, streamed, 64-bit numbers as
+# JSON numbers).
+_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+ODATA_VERSION = "4.0"  # OData 4.01 asks every answer to say which version it speaks
 _DIGITS = re.compile(r"[0-9]+")
 _NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?\n")
@@ -380,6 +383,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("request-id", request.request_id)
         self.send_header("client-request-id", request.client_request_id or str(uuid.uuid4()))
+        self.send_header("OData-Version", ODATA_VERSION)
         if content_type is not None:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

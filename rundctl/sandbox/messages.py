@@ -75,6 +75,7 @@ class GraphError(Exception):
         details: list[dict[str, str]] | None = None,
         headers: list[tuple[str, str]] | None = None,
         inner_code: str | None = None,
+        inner: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -84,6 +85,11 @@ class GraphError(Exception):
         self.details = details
         self.headers = headers or []
         self.inner_code = inner_code
+        # More innerError members, e.g. a throttling answer's {"code": "429", "message": ...,
+        # "status": "429"}; the ids and the date are added to every envelope.
+        self.inner = dict(inner or {})
+        if inner_code is not None:
+            self.inner.setdefault("code", inner_code)
 
 
 def bad_request(message: str) -> NoReturn:

@@ -1,33 +1,63 @@
-"""The OData query options the sandbox honours on run collections — pure parsing, no I/O.
+"""OData query options: ONE engine for every collection the sandbox serves — pure, no I/O.
 
-Supported: ``$filter`` (``status eq|ne '<status>'``, ``startDateTime eq|ne|gt|ge|lt|le
-<unquoted DateTimeOffset>``, joined with ``and`` / ``or``, ``not`` and parentheses),
-``$orderby=startDateTime [asc|desc]``, ``$top``, ``$skip``, ``$count``, ``$select`` and the
-sandbox's own opaque ``$skiptoken``. As on Graph beta the ``$`` prefix is optional. Anything
-malformed raises :class:`QueryError` naming the clause, which the server turns into a 400.
+Every collection (runs on both surfaces, a run's activities, inbound flows, data connectors,
+years) is answered by :func:`page` over :class:`Row` objects described by an
+:class:`~.edm.EntityType`; single entities by :func:`shape`. The options, as Graph beta spells
+them (the ``$`` prefix is optional):
+
+- ``$filter``: ``eq ne gt ge lt le`` on every primitive property the type declares, and on
+  members of complex ones (``blockingError/code``); enums by member value, quoted
+  (``status eq 'completed'``, any case) or qualified
+  (``microsoft.graph.industryData.industryDataRunStatus'completed'``); DateTimeOffset values
+  **unquoted**; ``eq null`` / ``ne null``; ``in (...)``; ``has`` on enums; ``and or not`` and
+  parentheses; ``startswith endswith contains`` and ``tolower toupper``.
+- ``$orderby``: any of those properties, several, each ``asc`` or ``desc``.
+- ``$top`` (0-999), ``$skip``, ``$count=true|false``, ``$select`` (structural properties),
+  ``$expand`` (declared navigations, with nested ``$select $filter $orderby $top $skip
+  $count $expand``), and the sandbox's own opaque ``$skiptoken`` (keyset paging).
+
+Anything else is refused, never ignored: :class:`QueryError`, which the server turns into a
+400 ``BadRequest`` naming the option.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import total_ordering
+from typing import Any
+
+from rundctl.sandbox.edm import EntityType, Navigation, Property, target
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 999
-# Bounds on a $filter, so that parsing it, compiling it and SQLite's expression tree (at most
-# 1000 deep) stay small whatever the client sends: nesting of parentheses and `not`, and the
-# number of comparisons (a chain of `and`/`or` is a tree as deep as it is long).
+# Bounds on a $filter, so that parsing and evaluating it stay small whatever the client sends:
+# nesting of parentheses and `not`, and the number of comparisons.
 MAX_FILTER_DEPTH = 32
 MAX_FILTER_TERMS = 100
-_MAX_SKIPTOKEN = 256  # characters; the sandbox's own tokens are about 70
-SUPPORTED_OPTIONS = ("filter", "orderby", "top", "skip", "count", "select", "skiptoken")
-UNSUPPORTED_OPTIONS = ("expand", "search", "format", "apply", "compute", "deltatoken")
+MAX_EXPAND_DEPTH = 4
+_MAX_SKIPTOKEN = 256  # characters; the sandbox's own tokens are about 60
+
+# The system query options of OData, and which the sandbox honours (it refuses the others).
+COLLECTION_OPTIONS = ("filter", "orderby", "top", "skip", "count", "select", "expand", "skiptoken")
+ITEM_OPTIONS = ("select", "expand")
+COUNT_OPTIONS = ("filter",)
+KNOWN_OPTIONS = (*COLLECTION_OPTIONS, "search", "format", "apply", "compute", "deltatoken", "levels")
+UNSUPPORTED = {
+    "search": "the sandbox has no search index",
+    "format": "the sandbox answers JSON only",
+    "apply": "the sandbox does not aggregate",
+    "compute": "the sandbox does not compute properties",
+    "deltatoken": "the sandbox has no delta queries",
+    "levels": "the sandbox expands one level at a time",
+}
 
 _OPERATOR_KINDS = {
     "eq": "Equal",
@@ -36,7 +66,11 @@ _OPERATOR_KINDS = {
     "ge": "GreaterThanOrEqual",
     "lt": "LessThan",
     "le": "LessThanOrEqual",
+    "has": "Has",
+    "in": "In",
 }
+_BOOLEAN_FUNCTIONS = ("startswith", "endswith", "contains")
+_STRING_FUNCTIONS = ("tolower", "toupper")
 
 
 class QueryError(ValueError):
@@ -98,17 +132,115 @@ def format_timestamp(moment: float) -> str:
     return f"{iso_seconds(when)}.{when.microsecond:06d}Z"
 
 
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _valid_date(text: str) -> bool:
+    match = _DATE.fullmatch(text)
+    if match is None:
+        return False
+    try:
+        datetime(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Values: what a property of an entity is, for comparing and sorting
+
+
+def _raw(path: tuple[Property, ...], entity: dict[str, Any]) -> object:
+    value: object = entity
+    for prop in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(prop.name)
+    return value
+
+
+def _normalized(prop: Property, raw: object) -> object:
+    """A property's value in comparable form: text, a time key, an enum member's value, or
+    None (null, missing, or not of the declared type)."""
+    if raw is None:
+        return None
+    if prop.kind in ("String", "Date"):
+        return raw if isinstance(raw, str) else None
+    if prop.kind == "DateTimeOffset":
+        return start_key(raw) if isinstance(raw, str) else None
+    if prop.kind == "Enum":
+        assert prop.enum is not None
+        return prop.enum.value(raw) if isinstance(raw, str) and raw in prop.enum.members else None
+    if prop.kind == "Complex":
+        return raw if isinstance(raw, dict) else None
+    return raw
+
+
+def _sortable(prop: Property, raw: object) -> tuple[Any, ...]:
+    """A sort key for one value: nulls first; a complex value member by member."""
+    if prop.kind == "Complex":
+        if not isinstance(raw, dict):
+            return (0,)
+        assert prop.complex is not None
+        scalar = ("String", "Date", "DateTimeOffset", "Enum")
+        members = [p for p in prop.complex.properties if p.kind in scalar]
+        return (1, tuple(_sortable(p, raw.get(p.name)) for p in members))
+    value = _normalized(prop, raw)
+    return (0,) if value is None else (1, value)
+
+
 # ---------------------------------------------------------------------------------------------
 # $filter
 
 
 @dataclass(frozen=True)
-class Compare:
-    """``<field> <op> <value>``; for startDateTime *value* is a :func:`start_key`."""
+class PropertyRef:
+    path: tuple[Property, ...]  # a property, then members of complex types
 
-    field: str  # "status" or "startDateTime"
-    op: str  # eq ne gt ge lt le
-    value: str
+    @property
+    def prop(self) -> Property:
+        return self.path[-1]
+
+    @property
+    def name(self) -> str:
+        return "/".join(p.name for p in self.path)
+
+
+@dataclass(frozen=True)
+class Transform:
+    function: str  # tolower / toupper
+    operand: Operand
+
+
+@dataclass(frozen=True)
+class Literal:
+    kind: str  # string, enum, datetime, date, null, boolean, number
+    text: str  # as written (for messages)
+    value: object = None  # comparable form, once typed against the other operand
+    qualifier: str | None = None  # the type name of a qualified enum literal
+
+
+Operand = PropertyRef | Transform | Literal
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str  # eq ne gt ge lt le has
+    left: Operand
+    right: Operand
+
+
+@dataclass(frozen=True)
+class In:
+    operand: Operand
+    values: tuple[Literal, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str  # startswith / endswith / contains
+    subject: Operand
+    argument: Operand
 
 
 @dataclass(frozen=True)
@@ -123,15 +255,19 @@ class Not:
     operand: Expr
 
 
-Expr = Compare | Logical | Not
+Expr = Compare | In | Call | Logical | Not
 
 _TOKEN = re.compile(
     r"\s*(?:"
-    r"(?P<string>'(?:[^']|'')*')"
+    r"(?P<enum>[A-Za-z_][A-Za-z0-9_.]*'(?:[^']|'')*')"
+    r"|(?P<string>'(?:[^']|'')*')"
     r"|(?P<datetime>\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|z|[+-]\d{2}:\d{2}|\s\d{2}:\d{2})?)"
+    r"|(?P<date>\d{4}-\d{2}-\d{2}(?![T0-9]))"
+    r"|(?P<number>-?\d+(?:\.\d+)?(?![\w-]))"
     r"|(?P<paren>[()])"
+    r"|(?P<comma>,)"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_./]*)"
-    r"|(?P<other>\S+)"
+    r"|(?P<other>[^\s(),']+|')"
     r")"
 )
 
@@ -154,20 +290,25 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+def _unquote(text: str) -> str:
+    return text[1:-1].replace("''", "'")
+
+
 class _FilterParser:
-    def __init__(self, text: str, statuses: Sequence[str]) -> None:
+    def __init__(self, text: str, entity: EntityType) -> None:
         self.text = text
+        self.entity = entity
         self.tokens = _tokens(text)
         self.position = 0
-        self.statuses = {s.lower(): s for s in statuses}
         self.depth = 0  # parentheses and `not` around the current position
         self.terms = 0  # comparisons so far
 
     def fail(self, message: str) -> QueryError:
         return QueryError(f"Invalid filter clause: {message}")
 
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.position] if self.position < len(self.tokens) else None
+    def peek(self, ahead: int = 0) -> tuple[str, str] | None:
+        index = self.position + ahead
+        return self.tokens[index] if index < len(self.tokens) else None
 
     def take(self) -> tuple[str, str]:
         token = self.peek()
@@ -175,6 +316,13 @@ class _FilterParser:
             raise self.fail(f"unexpected end of expression in '{self.text}'.")
         self.position += 1
         return token
+
+    def expect(self, kind: str, value: str) -> None:
+        token = self.peek()
+        if token != (kind, value):
+            found = "the end of the expression" if token is None else f"'{token[1]}'"
+            raise self.fail(f"'{value}' expected, found {found} in '{self.text}'.")
+        self.position += 1
 
     def keyword(self, *words: str) -> str | None:
         token = self.peek()
@@ -216,7 +364,7 @@ class _FilterParser:
                 raise self.fail(f"')' expected in '{self.text}'.")
             self.position += 1
             return expr
-        return self.parse_compare()
+        return self.parse_predicate()
 
     @contextmanager
     def nested(self) -> Iterator[None]:
@@ -230,192 +378,432 @@ class _FilterParser:
         finally:
             self.depth -= 1
 
-    def parse_compare(self) -> Expr:
+    def parse_predicate(self) -> Expr:
         self.terms += 1
         if self.terms > MAX_FILTER_TERMS:
             raise self.fail(f"the expression has more than {MAX_FILTER_TERMS} comparisons.")
-        kind, name = self.take()
-        if kind != "word":
-            raise self.fail(f"a property name was expected at '{name}'.")
-        field_name = {"status": "status", "startdatetime": "startDateTime"}.get(name.lower())
-        if field_name is None:
-            raise self.fail(
-                f"Could not find a property named '{name}' on type "
-                "'microsoft.graph.industryData.industryDataRun' that can be filtered on; "
-                "the sandbox filters on status and startDateTime."
-            )
+        token = self.peek()
+        if token is not None and token[0] == "word" and token[1].lower() in _BOOLEAN_FUNCTIONS \
+                and self.peek(1) == ("paren", "("):
+            return self.parse_call()
+        left = self.parse_operand()
         op_kind, op = self.take()
         op = op.lower()
         if op_kind != "word" or op not in _OPERATOR_KINDS:
-            raise self.fail(f"unknown operator '{op}' after '{name}'.")
-        value_kind, value = self.take()
-        if field_name == "status":
-            return self.status_compare(op, value_kind, value)
-        return self.datetime_compare(op, value_kind, value)
+            raise self.fail(f"unknown operator '{op}' after '{_shown(left)}'; use eq, ne, gt, ge, lt, le, "
+                            "in or has.")
+        if op == "in":
+            return self.parse_in(left)
+        right = self.parse_operand()
+        return _typed_compare(op, left, right, self.fail)
 
-    def status_compare(self, op: str, kind: str, value: str) -> Expr:
-        if op not in ("eq", "ne"):
-            raise self.fail(f"status supports only eq and ne, not '{op}'.")
-        if kind != "string":
-            found = "Edm.DateTimeOffset" if kind == "datetime" else "Edm.Untyped"
-            raise self.fail(
-                "A binary operator with incompatible types was detected. Found operand types "
-                f"'microsoft.graph.industryData.industryDataRunStatus' and '{found}' for "
-                f"operator kind '{_OPERATOR_KINDS[op]}'."
-            )
-        literal = value[1:-1].replace("''", "'")
-        canonical = self.statuses.get(literal.lower())
-        if canonical is None:
-            raise self.fail(
-                f"The string '{literal}' is not a valid enumeration type constant; "
-                f"expected one of {', '.join(self.statuses.values())}."
-            )
-        return Compare("status", op, canonical)
+    def parse_call(self) -> Expr:
+        function = self.take()[1].lower()
+        self.expect("paren", "(")
+        subject = self.parse_operand()
+        self.expect("comma", ",")
+        argument = self.parse_operand()
+        self.expect("paren", ")")
+        for operand in (subject, argument):
+            if _operand_kind(operand) not in ("String", "string"):
+                raise self.fail(
+                    f"{function}() compares strings; '{_shown(operand)}' is of type {_edm(operand)}."
+                )
+        if isinstance(argument, Literal):
+            argument = Literal("string", argument.text, _unquote(argument.text))
+        if isinstance(subject, Literal):
+            subject = Literal("string", subject.text, _unquote(subject.text))
+        return Call(function, subject, argument)
 
-    def datetime_compare(self, op: str, kind: str, value: str) -> Expr:
-        if kind == "string":
-            raise self.fail(
-                "A binary operator with incompatible types was detected. Found operand types "
-                "'Edm.DateTimeOffset' and 'Edm.String' for operator kind "
-                f"'{_OPERATOR_KINDS[op]}'. Write the timestamp unquoted, "
-                "e.g. startDateTime ge 2024-01-01T00:00:00Z."
-            )
-        key = start_key(value) if kind == "datetime" else None
-        if key is None:
-            raise self.fail(
-                f"'{value}' is not a valid DateTimeOffset; use RFC 3339 with Z or an offset, "
-                "e.g. 2024-01-01T00:00:00Z."
-            )
-        return Compare("startDateTime", op, key)
+    def parse_in(self, left: Operand) -> Expr:
+        self.expect("paren", "(")
+        values: list[Literal] = []
+        while True:
+            operand = self.parse_operand()
+            if not isinstance(operand, Literal):
+                raise self.fail(f"'in' takes a list of literals, not '{_shown(operand)}'.")
+            typed = _typed_compare("eq", left, operand, self.fail)
+            assert isinstance(typed, Compare) and isinstance(typed.right, Literal)
+            values.append(typed.right)
+            if self.peek() == ("comma", ","):
+                self.position += 1
+                continue
+            self.expect("paren", ")")
+            return In(left, tuple(values))
+
+    def parse_operand(self) -> Operand:
+        kind, text = self.take()
+        if kind == "word":
+            lowered = text.lower()
+            if lowered == "null":
+                return Literal("null", text)
+            if lowered in ("true", "false"):
+                return Literal("boolean", text, lowered == "true")
+            if self.peek() == ("paren", "("):
+                if lowered not in _STRING_FUNCTIONS:
+                    raise self.fail(
+                        f"the function '{text}' is not supported by the sandbox; it supports "
+                        f"{', '.join(_BOOLEAN_FUNCTIONS + _STRING_FUNCTIONS)}."
+                    )
+                self.position += 1
+                with self.nested():
+                    inner = self.parse_operand()
+                self.expect("paren", ")")
+                if _operand_kind(inner) not in ("String", "string"):
+                    raise self.fail(f"{lowered}() takes a string, not '{_shown(inner)}'.")
+                return Transform(lowered, inner)
+            return self.property_ref(text)
+        if kind == "enum":
+            qualifier, _, quoted = text.partition("'")
+            return Literal("enum", text, qualifier=qualifier, value="'" + quoted)
+        if kind in ("string", "datetime", "date", "number"):
+            return Literal(kind, text)
+        raise self.fail(f"syntax error at '{text}' in '{self.text}'.")
+
+    def property_ref(self, text: str) -> PropertyRef:
+        names = text.split("/")
+        path: list[Property] = []
+        owner_name = self.entity.name
+        found = self.entity.property(names[0])
+        for index, name in enumerate(names):
+            if index > 0:
+                parent = path[-1]
+                found = parent.complex.property(name) if parent.complex is not None else None
+                owner_name = parent.edm_type
+            if found is None:
+                navigation = self.entity.navigation(name) if index == 0 else None
+                if navigation is not None:
+                    raise self.fail(f"'{name}' is a navigation property; the sandbox filters on "
+                                    "properties only.")
+                raise self.fail(
+                    f"Could not find a property named '{name}' on type '{owner_name}' that can be "
+                    "filtered on."
+                )
+            path.append(found)
+            if found.kind in ("Json", "Collection"):
+                raise self.fail(f"the property '{'/'.join(names[: index + 1])}' cannot be used in $filter.")
+        return PropertyRef(tuple(path))
 
 
-def parse_filter(text: str, statuses: Sequence[str]) -> Expr:
-    """Parse a ``$filter`` expression over a run's ``status`` and ``startDateTime``."""
-    return _FilterParser(text, statuses).parse()
+def _shown(operand: Operand) -> str:
+    if isinstance(operand, PropertyRef):
+        return operand.name
+    if isinstance(operand, Transform):
+        return f"{operand.function}({_shown(operand.operand)})"
+    return operand.text
+
+
+def _operand_kind(operand: Operand) -> str:
+    """A property's EDM kind (capitalised), or a literal's token kind (lower case)."""
+    if isinstance(operand, PropertyRef):
+        return operand.prop.kind
+    if isinstance(operand, Transform):
+        return "String"
+    return operand.kind
+
+
+_LITERAL_EDM = {
+    "string": "Edm.String",
+    "datetime": "Edm.DateTimeOffset",
+    "date": "Edm.Date",
+    "number": "Edm.Int32",
+    "boolean": "Edm.Boolean",
+    "null": "null",
+    "enum": "Edm.Enum",
+}
+
+
+def _edm(operand: Operand) -> str:
+    if isinstance(operand, PropertyRef):
+        return operand.prop.edm_type
+    if isinstance(operand, Transform):
+        return "Edm.String"
+    if operand.kind == "enum" and operand.qualifier:
+        return operand.qualifier
+    return _LITERAL_EDM.get(operand.kind, "Edm.Untyped")
+
+
+def _typed_compare(op: str, left: Operand, right: Operand, fail: Callable[[str], QueryError]) -> Expr:
+    """``left op right`` with each literal turned into the comparable form of the property it
+    is compared with; a QueryError for types that do not go together, as Graph words it."""
+
+    def incompatible() -> QueryError:
+        return fail(
+            "A binary operator with incompatible types was detected. Found operand types "
+            f"'{_edm(left)}' and '{_edm(right)}' for operator kind '{_OPERATOR_KINDS[op]}'."
+        )
+
+    typed_side = left if not isinstance(left, Literal) else right
+    if isinstance(typed_side, Literal):
+        raise fail(f"'{_shown(left)} {op} {typed_side.text}' compares two literals: a property name was "
+                   "expected on one side.")
+    kind = _operand_kind(typed_side)
+    prop = typed_side.prop if isinstance(typed_side, PropertyRef) else None
+    if op == "has" and kind != "Enum":
+        raise fail(f"'has' applies to enumeration properties, not '{_shown(typed_side)}'.")
+
+    def convert(operand: Operand) -> Operand:
+        if not isinstance(operand, Literal):
+            other_kind = _operand_kind(operand)
+            same_enum = not (kind == "Enum" and prop is not None and isinstance(operand, PropertyRef)
+                             and operand.prop.enum != prop.enum)
+            if other_kind != kind or not same_enum:
+                raise incompatible()
+            return operand
+        if operand.kind == "null":
+            if op not in ("eq", "ne"):
+                raise fail(f"only eq null and ne null can compare '{_shown(typed_side)}' with null.")
+            return Literal("null", operand.text, None)
+        if kind == "Complex":
+            raise fail(f"the complex property '{_shown(typed_side)}' can only be compared with null "
+                       "(eq null, ne null); filter on one of its members, e.g. "
+                       f"{_shown(typed_side)}/code.")
+        if kind == "String":
+            if operand.kind != "string":
+                raise incompatible()
+            return Literal("string", operand.text, _unquote(operand.text))
+        if kind == "DateTimeOffset":
+            if operand.kind == "string":
+                raise fail(
+                    "A binary operator with incompatible types was detected. Found operand types "
+                    f"'Edm.DateTimeOffset' and 'Edm.String' for operator kind '{_OPERATOR_KINDS[op]}'. "
+                    f"Write the timestamp unquoted, e.g. {_shown(typed_side)} ge 2024-01-01T00:00:00Z."
+                )
+            key = start_key(operand.text) if operand.kind == "datetime" else None
+            if key is None:
+                raise fail(
+                    f"'{operand.text}' is not a valid DateTimeOffset; use RFC 3339 with Z or an "
+                    "offset, e.g. 2024-01-01T00:00:00Z."
+                )
+            return Literal("datetime", operand.text, key)
+        if kind == "Date":
+            if operand.kind != "date":
+                if operand.kind == "string":
+                    raise incompatible()
+                raise fail(f"'{operand.text}' is not a valid Date; write it unquoted, e.g. 2024-01-01.")
+            if not _valid_date(operand.text):
+                raise fail(f"'{operand.text}' is not a valid Date.")
+            return Literal("date", operand.text, operand.text)
+        if kind == "Enum":
+            assert prop is not None and prop.enum is not None
+            if operand.kind == "enum":
+                if (operand.qualifier or "").lower() != prop.enum.name.lower():
+                    raise incompatible()
+                literal = _unquote(str(operand.value))
+            elif operand.kind == "string":
+                literal = _unquote(operand.text)
+            else:
+                raise incompatible()
+            member = prop.enum.member(literal)
+            if member is None:
+                raise fail(
+                    f"The string '{literal}' is not a valid enumeration type constant; "
+                    f"expected one of {', '.join(prop.enum.members)}."
+                )
+            return Literal("enum", operand.text, prop.enum.value(member))
+        raise incompatible()  # pragma: no cover - every kind is handled above
+
+    return Compare(op, convert(left), convert(right))
+
+
+def parse_filter(text: str, entity: EntityType) -> Expr:
+    """Parse a ``$filter`` expression over the properties of *entity*."""
+    return _FilterParser(text, entity).parse()
+
+
+def _value(operand: Operand, entity: dict[str, Any]) -> object:
+    if isinstance(operand, Literal):
+        return operand.value
+    if isinstance(operand, Transform):
+        inner = _value(operand.operand, entity)
+        if not isinstance(inner, str):
+            return None
+        return inner.lower() if operand.function == "tolower" else inner.upper()
+    return _normalized(operand.prop, _raw(operand.path, entity))
+
+
+def matches(expr: Expr, entity: dict[str, Any]) -> bool:
+    """Whether *entity* satisfies *expr* (a comparison with null is false, except eq/ne null)."""
+    if isinstance(expr, Logical):
+        if expr.op == "and":
+            return matches(expr.left, entity) and matches(expr.right, entity)
+        return matches(expr.left, entity) or matches(expr.right, entity)
+    if isinstance(expr, Not):
+        return not matches(expr.operand, entity)
+    if isinstance(expr, In):
+        value = _value(expr.operand, entity)
+        return any(value == literal.value for literal in expr.values)
+    if isinstance(expr, Call):
+        subject, argument = _value(expr.subject, entity), _value(expr.argument, entity)
+        if not isinstance(subject, str) or not isinstance(argument, str):
+            return False
+        if expr.function == "startswith":
+            return subject.startswith(argument)
+        if expr.function == "endswith":
+            return subject.endswith(argument)
+        return argument in subject
+    left, right = _value(expr.left, entity), _value(expr.right, entity)
+    op = expr.op
+    if op in ("eq", "has"):
+        return left == right
+    if op == "ne":
+        return left != right
+    if left is None or right is None:
+        return False
+    try:
+        if op == "gt":
+            return bool(left > right)  # type: ignore[operator]
+        if op == "ge":
+            return bool(left >= right)  # type: ignore[operator]
+        if op == "lt":
+            return bool(left < right)  # type: ignore[operator]
+        return bool(left <= right)  # type: ignore[operator]
+    except TypeError:  # pragma: no cover - operands are typed alike by _typed_compare
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
-# Paging token
+# $orderby, $select, $expand
 
 
 @dataclass(frozen=True)
-class Cursor:
-    """Keyset position: the last row served, in the direction of the listing."""
+class OrderItem:
+    ref: PropertyRef
+    descending: bool = False
 
-    descending: bool
-    start_key: str
-    seq: int
-
-
-def encode_skiptoken(cursor: Cursor) -> str:
-    raw = json.dumps(
-        {"d": int(cursor.descending), "k": cursor.start_key, "s": cursor.seq},
-        separators=(",", ":"),
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    def canonical(self) -> str:
+        return f"{self.ref.name} {'desc' if self.descending else 'asc'}"
 
 
-_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z")
-_MAX_SEQ = 2**63 - 1  # SQLite's INTEGER
+def parse_orderby(text: str, entity: EntityType) -> tuple[OrderItem, ...]:
+    items: list[OrderItem] = []
+    for part in text.split(","):
+        words = part.split()
+        if not words or len(words) > 2:
+            raise QueryError(f"Invalid $orderby '{text}': write property [asc|desc], comma-separated.")
+        direction = words[1].lower() if len(words) == 2 else "asc"
+        if direction not in ("asc", "desc"):
+            raise QueryError(f"Invalid $orderby '{text}': direction must be asc or desc, not '{words[1]}'.")
+        try:
+            ref = _FilterParser("", entity).property_ref(words[0])
+        except QueryError as exc:
+            raise QueryError(f"Invalid $orderby '{text}': {str(exc).removeprefix('Invalid filter clause: ')}"
+                             .replace("filtered on", "ordered by").replace("$filter", "$orderby")) from None
+        items.append(OrderItem(ref, direction == "desc"))
+    return tuple(items)
 
 
-def decode_skiptoken(token: str) -> Cursor:
-    """The cursor in a token made by :func:`encode_skiptoken`; QueryError for anything else.
-
-    A token is client input: bounded in size, strict JSON (no floats, no NaN), exactly the
-    three keys with the types and ranges the sandbox writes.
-    """
-    invalid = QueryError(f"The $skiptoken '{token[:80]}' is not valid; follow @odata.nextLink.")
-    if len(token) > _MAX_SKIPTOKEN:
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw, parse_constant=_refuse, parse_float=_refuse)
-    except (binascii.Error, ValueError, RecursionError):
-        raise invalid from None
-    if not isinstance(data, dict) or set(data) != {"d", "k", "s"}:
-        raise invalid
-    descending, key, seq = data["d"], data["k"], data["s"]
-    if type(descending) is not int or descending not in (0, 1):
-        raise invalid
-    if not isinstance(key, str) or not (key == "" or _KEY.fullmatch(key)):
-        raise invalid
-    if type(seq) is not int or not 0 <= seq <= _MAX_SEQ:
-        raise invalid
-    return Cursor(bool(descending), key, seq)
+def parse_select(text: str, entity: EntityType) -> tuple[str, ...] | None:
+    """The selected property names (canonical spelling); None for ``*`` (all of them)."""
+    chosen: list[str] = []
+    for part in text.split(","):
+        name = part.strip()
+        if not name:
+            raise QueryError(f"Invalid $select '{text}': empty property name.")
+        if name == "*":
+            return None
+        prop = entity.property(name)
+        if prop is None:
+            if entity.navigation(name) is not None:
+                raise QueryError(f"Invalid $select: '{name}' is a navigation property; use $expand={name}.")
+            known = ", ".join(p.name for p in entity.properties)
+            raise QueryError(
+                f"Invalid $select: could not find a property named '{name}' on type '{entity.name}'; "
+                f"known: {known}."
+            )
+        if prop.name not in chosen:
+            chosen.append(prop.name)
+    return tuple(chosen)
 
 
-def _refuse(literal: str) -> object:
-    raise ValueError(f"{literal} is not allowed in a $skiptoken")
-
-
-# ---------------------------------------------------------------------------------------------
-# The whole query
+@dataclass(frozen=True)
+class Expand:
+    navigation: Navigation
+    query: Query
 
 
 @dataclass
-class ListQuery:
-    """The parsed options of one collection request."""
+class Query:
+    """The parsed options of one request (or of one ``$expand`` item)."""
 
+    entity: EntityType
     filter: Expr | None = None
-    descending: bool = True
-    top: int = DEFAULT_PAGE_SIZE
+    orderby: tuple[OrderItem, ...] = ()
+    top: int | None = None  # None: the default page size (nested: everything)
     skip: int = 0
     count: bool = False
     select: tuple[str, ...] | None = None
-    cursor: Cursor | None = None
+    expand: tuple[Expand, ...] = ()
+    skiptoken: str | None = None
     # The options as received (canonical "$name" keys, minus $skiptoken/$skip), for nextLink.
     carried: list[tuple[str, str]] = field(default_factory=list)
 
 
-def normalize_options(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """``{"filter": ..., ...}`` from query pairs; ``$`` optional, duplicates and unknown
-    ``$``-options rejected, unknown plain parameters ignored (as Graph does)."""
+def normalize_options(pairs: Iterable[tuple[str, str]], allowed: Sequence[str], where: str) -> dict[str, str]:
+    """``{"filter": ..., ...}`` from query pairs; ``$`` optional (as on Graph beta). A system
+    query option not in *allowed* is a QueryError naming it (``where`` says what the request
+    is), as is one given twice; plain parameters that are no OData option are ignored."""
     options: dict[str, str] = {}
     for raw_name, value in pairs:
-        name = raw_name.lower()
+        name = raw_name.strip().lower()
         dollar = name.startswith("$")
         name = name.removeprefix("$")
-        if name in UNSUPPORTED_OPTIONS:
-            raise QueryError(f"Query option '${name}' is not supported by the sandbox.")
-        if name not in SUPPORTED_OPTIONS:
+        if name not in KNOWN_OPTIONS:
             if dollar:
                 raise QueryError(f"Query option '{raw_name}' is not supported.")
             continue
+        if name not in allowed:
+            if name in UNSUPPORTED:
+                raise QueryError(
+                    f"Query option '${name}' is not supported by the sandbox ({UNSUPPORTED[name]})."
+                )
+            raise QueryError(f"Query option '${name}' is not allowed on {where}.")
         if name in options:
             raise QueryError(f"Query option '${name}' was specified more than once.")
         options[name] = value
     return options
 
 
-def parse_select(text: str, properties: Sequence[str]) -> tuple[str, ...]:
-    known = {p.lower(): p for p in properties}
-    chosen: list[str] = []
-    for part in text.split(","):
-        name = part.strip()
-        if not name:
-            raise QueryError(f"Invalid $select '{text}': empty property name.")
-        canonical = known.get(name.lower())
-        if canonical is None:
-            raise QueryError(
-                f"Invalid $select: could not find a property named '{name}' on type "
-                f"'microsoft.graph.industryData.industryDataRun'; known: {', '.join(properties)}."
-            )
-        if canonical not in chosen:
-            chosen.append(canonical)
-    return tuple(chosen)
+def parse_collection(
+    pairs: Iterable[tuple[str, str]], entity: EntityType, *, default_orderby: tuple[OrderItem, ...] = ()
+) -> Query:
+    """The options of a collection request."""
+    options = normalize_options(pairs, COLLECTION_OPTIONS, "this collection")
+    query = _collection_query(options, entity, default_orderby, nested_depth=0)
+    query.carried = [(f"${n}", v) for n, v in options.items() if n not in ("skiptoken", "skip")]
+    return query
 
 
-def parse_list_query(
-    pairs: Iterable[tuple[str, str]], *, statuses: Sequence[str], properties: Sequence[str]
-) -> ListQuery:
-    """Parse the query string of a run collection request."""
-    options = normalize_options(pairs)
-    query = ListQuery()
+def parse_item(pairs: Iterable[tuple[str, str]], entity: EntityType) -> Query:
+    """Options on a single entity: ``$select`` and ``$expand``."""
+    options = normalize_options(pairs, ITEM_OPTIONS, "a single entity")
+    return _item_query(options, entity, nested_depth=0)
+
+
+def parse_count(pairs: Iterable[tuple[str, str]], entity: EntityType) -> Query:
+    """Options on ``.../$count``: ``$filter``."""
+    options = normalize_options(pairs, COUNT_OPTIONS, "a $count request")
+    query = Query(entity)
     if "filter" in options:
-        query.filter = parse_filter(options["filter"], statuses)
+        query.filter = parse_filter(options["filter"], entity)
+    return query
+
+
+def refuse_options(pairs: Iterable[tuple[str, str]], where: str) -> None:
+    """A function result (statistics) or an action takes no query option."""
+    normalize_options(pairs, (), where)
+
+
+def _collection_query(
+    options: dict[str, str], entity: EntityType, default_orderby: tuple[OrderItem, ...], *, nested_depth: int
+) -> Query:
+    item_options = {k: v for k, v in options.items() if k in ITEM_OPTIONS}
+    query = _item_query(item_options, entity, nested_depth=nested_depth)
+    query.orderby = default_orderby
+    if "filter" in options:
+        query.filter = parse_filter(options["filter"], entity)
     if "orderby" in options:
-        query.descending = _parse_orderby(options["orderby"])
+        query.orderby = parse_orderby(options["orderby"], entity)
     if "top" in options:
         query.top = _parse_int("$top", options["top"], 0, MAX_PAGE_SIZE)
     if "skip" in options:
@@ -425,38 +813,90 @@ def parse_list_query(
         if value not in ("true", "false"):
             raise QueryError(f"Invalid $count '{options['count']}': use true or false.")
         query.count = value == "true"
-    if "select" in options:
-        query.select = parse_select(options["select"], properties)
     if "skiptoken" in options:
-        query.cursor = decode_skiptoken(options["skiptoken"])
-        if query.cursor.descending != query.descending:
-            raise QueryError("The $skiptoken does not match $orderby; follow @odata.nextLink.")
-    query.carried = [
-        (f"${name}", value) for name, value in options.items() if name not in ("skiptoken", "skip")
-    ]
+        query.skiptoken = options["skiptoken"]
     return query
 
 
-def parse_item_query(pairs: Iterable[tuple[str, str]], *, properties: Sequence[str]) -> ListQuery:
-    """Options on a single entity: only ``$select``."""
-    options = normalize_options(pairs)
-    for name in options:
-        if name != "select":
-            raise QueryError(f"Query option '${name}' is not allowed on a single entity.")
-    query = ListQuery()
+def _item_query(options: dict[str, str], entity: EntityType, *, nested_depth: int) -> Query:
+    query = Query(entity)
     if "select" in options:
-        query.select = parse_select(options["select"], properties)
+        query.select = parse_select(options["select"], entity)
+    if "expand" in options:
+        query.expand = parse_expand(options["expand"], entity, nested_depth=nested_depth)
     return query
 
 
-def _parse_orderby(text: str) -> bool:
-    parts = text.split()
-    if not parts or len(parts) > 2 or parts[0].lower() != "startdatetime":
-        raise QueryError(f"Invalid $orderby '{text}': the sandbox orders by startDateTime [asc|desc] only.")
-    direction = parts[1].lower() if len(parts) == 2 else "asc"
-    if direction not in ("asc", "desc"):
-        raise QueryError(f"Invalid $orderby '{text}': direction must be asc or desc.")
-    return direction == "desc"
+def _split(text: str, separator: str) -> list[str]:
+    """*text* split at *separator* outside parentheses and quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(text):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+            if depth < 0:
+                raise QueryError(f"Invalid $expand '{text}': unbalanced parentheses.")
+        elif not quoted and depth == 0 and char == separator:
+            parts.append(text[start:index])
+            start = index + 1
+    if depth != 0 or quoted:
+        raise QueryError(f"Invalid $expand '{text}': unbalanced parentheses or quotes.")
+    parts.append(text[start:])
+    return parts
+
+
+def parse_expand(text: str, entity: EntityType, *, nested_depth: int = 0) -> tuple[Expand, ...]:
+    if nested_depth >= MAX_EXPAND_DEPTH:
+        raise QueryError(f"Invalid $expand: nested deeper than {MAX_EXPAND_DEPTH} levels.")
+    expands: list[Expand] = []
+    for item in _split(text, ","):
+        item = item.strip()
+        name, paren, rest = item.partition("(")
+        name = name.strip()
+        if not name:
+            raise QueryError(f"Invalid $expand '{text}': empty navigation property name.")
+        inner: dict[str, str] = {}
+        if paren:
+            if not rest.endswith(")"):
+                raise QueryError(f"Invalid $expand '{item}': ')' expected at the end.")
+            body = rest[:-1].strip()
+            pairs = []
+            for option in _split(body, ";") if body else []:
+                key, equals, value = option.partition("=")
+                if not equals:
+                    raise QueryError(f"Invalid $expand '{item}': write nested options as $name=value.")
+                pairs.append((key.strip(), value.strip()))
+        else:
+            pairs = []
+        if name == "*":
+            if pairs:
+                raise QueryError("Invalid $expand: the sandbox takes no options on '*'.")
+            for declared in entity.navigations:
+                expands.append(Expand(declared, Query(target(declared))))
+            continue
+        navigation = entity.navigation(name)
+        if navigation is None:
+            unserved = entity.unserved_navigation(name)
+            if unserved is not None:
+                raise QueryError(f"Invalid $expand: the sandbox does not serve '{unserved}' of type "
+                                 f"'{entity.name}', so it cannot expand it.")
+            known = ", ".join(n.name for n in entity.navigations) or "none"
+            raise QueryError(
+                f"Invalid $expand: could not find a navigation property named '{name}' on type "
+                f"'{entity.name}'; it has: {known}."
+            )
+        allowed = (*COLLECTION_OPTIONS[:-1],) if navigation.collection else ITEM_OPTIONS
+        inner = normalize_options(pairs, allowed, f"the $expand of '{navigation.name}'")
+        nested_type = target(navigation)
+        if navigation.collection:
+            query = _collection_query(inner, nested_type, (), nested_depth=nested_depth + 1)
+        else:
+            query = _item_query(inner, nested_type, nested_depth=nested_depth + 1)
+        expands.append(Expand(navigation, query))
+    return tuple(expands)
 
 
 def _parse_int(name: str, text: str, low: int, high: int) -> int:
@@ -471,9 +911,163 @@ def _parse_int(name: str, text: str, low: int, high: int) -> int:
     return number
 
 
-def apply_select(entity: dict[str, object], select: tuple[str, ...] | None) -> dict[str, object]:
+def apply_select(entity: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, Any]:
     """Keep the selected properties, ``id`` and ``@odata.*`` annotations."""
     if select is None:
         return entity
     keep = set(select) | {"id"}
     return {k: v for k, v in entity.items() if k in keep or k.startswith("@odata.")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows and pages
+
+
+@dataclass(frozen=True)
+class Row:
+    """One entity of a collection: its JSON view, its place in insertion order (the last
+    tiebreak of every ordering, and the anchor of a $skiptoken), and what it was made from
+    (where navigations start)."""
+
+    entity: dict[str, Any]
+    order: tuple[int | str, ...]
+    source: object = None
+
+
+# The rows a navigation leads to: a collection, one row, or None (an empty single navigation).
+Navigator = Callable[[Navigation, Row], "list[Row] | Row | None"]
+
+
+@total_ordering
+class _Descending:
+    """Reverses the order of a sort key part, for ``desc``."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.key < self.key
+
+    def __hash__(self) -> int:  # pragma: no cover - keys are compared, never hashed
+        return hash(self.key)
+
+
+def _sort_key(row: Row, orderby: tuple[OrderItem, ...]) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for item in orderby:
+        value = _sortable(item.ref.prop, _raw(item.ref.path, row.entity))
+        parts.append(_Descending(value) if item.descending else value)
+    last_descending = bool(orderby) and orderby[-1].descending
+    parts.append(_Descending(row.order) if last_descending else row.order)
+    return tuple(parts)
+
+
+def shape(row: Row, query: Query, navigate: Navigator) -> dict[str, Any]:
+    """One entity as answered: ``$select`` applied, ``$expand`` navigations added."""
+    body = dict(apply_select(row.entity, query.select))
+    for expand in query.expand:
+        related = navigate(expand.navigation, row)
+        name = expand.navigation.name
+        if expand.navigation.collection:
+            rows = related if isinstance(related, list) else []
+            result = page(rows, expand.query, navigate, nested=True)
+            if result.count is not None:
+                body[f"{name}@odata.count"] = result.count
+            body[name] = result.items
+        else:
+            body[name] = None if not isinstance(related, Row) else shape(related, expand.query, navigate)
+    return body
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    count: int | None  # with $count=true: every match, not just this page
+    skiptoken: str | None  # where the next page starts, when there is one
+
+
+def count(rows: Sequence[Row], query: Query) -> int:
+    if query.filter is None:
+        return len(rows)
+    expr = query.filter
+    return sum(1 for row in rows if matches(expr, row.entity))
+
+
+def page(rows: Sequence[Row], query: Query, navigate: Navigator, *, nested: bool = False) -> Page:
+    """One page of *rows* (the whole collection) for *query*: filtered, ordered, from the
+    $skiptoken's anchor or after $skip, at most $top (default 100) long. Nested (an $expand):
+    every match, no paging."""
+    expr = query.filter
+    matching = [row for row in rows if expr is None or matches(expr, row.entity)]
+    keyed = sorted(((_sort_key(row, query.orderby), row) for row in matching), key=lambda pair: pair[0])
+    total = len(keyed) if query.count else None
+    start = query.skip
+    if query.skiptoken is not None and not nested:
+        anchor_order = decode_skiptoken(query.skiptoken, query.orderby)
+        anchor = next((row for row in rows if row.order == anchor_order), None)
+        if anchor is None:
+            raise QueryError("The $skiptoken names a position that no longer exists; list again.")
+        anchor_key = _sort_key(anchor, query.orderby)
+        start = next((i for i, (key, _) in enumerate(keyed) if key > anchor_key), len(keyed))
+    size = query.top if query.top is not None else (len(keyed) if nested else DEFAULT_PAGE_SIZE)
+    chosen = [row for _, row in keyed[start : start + size]]
+    token = None
+    if not nested and chosen and start + size < len(keyed):
+        token = encode_skiptoken(chosen[-1].order, query.orderby)
+    return Page([shape(row, query, navigate) for row in chosen], total, token)
+
+
+# ---------------------------------------------------------------------------------------------
+# $skiptoken: the insertion-order key of the last row served, tied to the ordering
+
+
+def _fingerprint(orderby: tuple[OrderItem, ...]) -> str:
+    canonical = ",".join(item.canonical().lower() for item in orderby)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def encode_skiptoken(order: tuple[int | str, ...], orderby: tuple[OrderItem, ...]) -> str:
+    raw = json.dumps({"o": _fingerprint(orderby), "t": list(order)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+_MAX_ORDER = 2**63 - 1  # SQLite's INTEGER
+
+
+def decode_skiptoken(token: str, orderby: tuple[OrderItem, ...]) -> tuple[int | str, ...]:
+    """The anchor in a token made by :func:`encode_skiptoken` for the same ordering.
+
+    A token is client input: bounded in size, strict JSON (no floats, no NaN), exactly the two
+    keys with the types and ranges the sandbox writes.
+    """
+    invalid = QueryError(f"The $skiptoken '{token[:80]}' is not valid; follow @odata.nextLink.")
+    if len(token) > _MAX_SKIPTOKEN:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw, parse_constant=_refuse, parse_float=_refuse)
+    except (binascii.Error, ValueError, RecursionError):
+        raise invalid from None
+    if not isinstance(data, dict) or set(data) != {"o", "t"}:
+        raise invalid
+    fingerprint, order = data["o"], data["t"]
+    if not isinstance(order, list) or not 1 <= len(order) <= 4:
+        raise invalid
+    for part in order:
+        if type(part) is int:
+            if not -_MAX_ORDER <= part <= _MAX_ORDER:
+                raise invalid
+        elif not (isinstance(part, str) and len(part) <= 100):
+            raise invalid
+    if fingerprint != _fingerprint(orderby):
+        raise QueryError("The $skiptoken does not match $orderby; follow @odata.nextLink.")
+    return tuple(order)
+
+
+def _refuse(literal: str) -> object:
+    raise ValueError(f"{literal} is not allowed in a $skiptoken")

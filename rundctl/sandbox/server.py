@@ -15,6 +15,7 @@ Standard library only; it never imports the client: the two meet only over HTTP.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from rundctl.sandbox.api import SandboxApi
 from rundctl.sandbox.backend import START_FLOW_ID, RunBackend
 from rundctl.sandbox.faults import FaultOptions
 from rundctl.sandbox.httpd import SandboxHTTPServer
+from rundctl.sandbox.options import DEFAULT_START_LIMIT, SURFACES, Surface
 from rundctl.sandbox.store import RunStore
 
 __all__ = ["START_FLOW_ID", "Sandbox", "SandboxOptions"]
@@ -36,8 +38,15 @@ __all__ = ["START_FLOW_ID", "Sandbox", "SandboxOptions"]
 
 @dataclass(kw_only=True)
 class SandboxOptions(FaultOptions):
-    """How to run a sandbox; the fault settings (and their defaults) come from FaultOptions."""
+    """How to run a sandbox; the fault settings (and their defaults) come from FaultOptions.
 
+    Plain values only: nothing here reads the environment or a profile (the command line and
+    ``--endpoint sandbox`` do that, and parse text with :mod:`.options`).
+    """
+
+    surface: Surface = "both"  # "both", "published" (Graph's own paths) or "draft" (the seed's)
+    start_limit: tuple[int, float] | None = DEFAULT_START_LIMIT  # N on-demand runs per window s
+    schedule_every: float | None = None  # seconds between runs the service makes by itself
     host: str = "127.0.0.1"
     port: int = 8765  # 0 = ephemeral
     db: str = ":memory:"  # a file path or ":memory:"
@@ -68,6 +77,17 @@ class Sandbox:
             raise ValueError(f"idle_timeout must be a positive number of seconds, not {options.idle_timeout}")
         if options.max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, not {options.max_connections}")
+        if options.surface not in SURFACES:
+            raise ValueError(f"surface {options.surface!r} is not one of {', '.join(SURFACES)}")
+        if options.start_limit is not None:
+            count, window = options.start_limit
+            if count < 1 or not (window > 0 and math.isfinite(window)):
+                raise ValueError(
+                    f"start_limit must be at least 1 run per positive window, not {count}/{window}"
+                )
+        every = options.schedule_every
+        if every is not None and not (every > 0 and math.isfinite(every)):
+            raise ValueError(f"schedule_every must be a positive number of seconds, not {every}")
         options.check()
         self.options = options
         self._server: SandboxHTTPServer | None = None
@@ -97,6 +117,8 @@ class Sandbox:
                         clock=options.clock,
                         run_seconds=options.run_seconds,
                         start_outcome=options.start_outcome,
+                        start_limit=options.start_limit,
+                        schedule_every=options.schedule_every,
                     )
                     api = SandboxApi(
                         backend,
@@ -104,6 +126,7 @@ class Sandbox:
                         require_token=options.require_token,
                         log=options.log,
                         clock=options.clock,
+                        surface=options.surface,
                     )
                     server = SandboxHTTPServer(
                         (options.host, options.port),

@@ -1,10 +1,12 @@
-"""SQLite storage for the sandbox: runs and the flows they were created in.
+"""SQLite storage for the sandbox: runs, the flows they were created in, and a little state.
 
 One connection shared by the server's threads behind a lock (SQLite serialises writers anyway,
 and ``:memory:`` databases exist per connection). File databases use WAL and survive restarts.
 Bodies are stored as the JSON the service returns; ``status`` and ``start_key`` are copied into
-columns so filters, ordering and keyset paging run in SQL. ``version`` counts the changes of a
-run (its ETag): every write of a run increments it, in the same statement that checks it.
+columns for the decisions made in SQL (the latest run, the ``start`` limit); query options are
+evaluated over the bodies (:mod:`.odata`). ``version`` counts the changes of a run (its ETag):
+every write of a run increments it, in the same statement that checks it. ``origin`` says who
+made a run: a client (NULL), ``start``, or the ``schedule``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rundctl.sandbox.odata import Compare, Cursor, Expr, Logical, start_key
+from rundctl.sandbox.odata import start_key
 
 if TYPE_CHECKING:
     import sqlite3
@@ -33,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at REAL NOT NULL,
     due_at REAL NULL,
     outcome TEXT NULL,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    origin TEXT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_flow_order ON runs (flow_id, start_key, seq);
 CREATE INDEX IF NOT EXISTS runs_order ON runs (start_key, seq);
@@ -43,15 +46,29 @@ CREATE TABLE IF NOT EXISTS flows (
     id TEXT PRIMARY KEY,
     first_seen REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
-
-_SQL_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-_COLUMNS = {"status": "status", "startDateTime": "start_key"}
+# Columns added since the first sandboxes, with how to add them to an older database.
+_ADDED_COLUMNS = {
+    "version": "ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    "origin": "ALTER TABLE runs ADD COLUMN origin TEXT NULL",
+}
 
 
 class StoreUnavailable(Exception):
     """SQLite could not do it now (busy, locked, full, I/O error) and nothing was committed:
     the transaction, if one was open, has been rolled back."""
+
+
+class LimitReached(Exception):
+    """``start`` refused: the window already holds as many on-demand runs as allowed."""
+
+    def __init__(self, free_at: float) -> None:
+        super().__init__(free_at)
+        self.free_at = free_at  # when the oldest of them leaves the window
 
 
 @dataclass(frozen=True)
@@ -65,9 +82,7 @@ class StoredRun:
     due_at: float | None = None
     outcome: str | None = None
     version: int = 1
-
-    def cursor(self, descending: bool) -> Cursor:
-        return Cursor(descending, self.start_key, self.seq)
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,16 +93,10 @@ class Scope:
     parent_id: str | None = None
 
 
-def compile_filter(expr: Expr, params: list[object]) -> str:
-    """SQL for a parsed ``$filter``; values go to *params*."""
-    if isinstance(expr, Compare):
-        params.append(expr.value)
-        return f"{_COLUMNS[expr.field]} {_SQL_OPS[expr.op]} ?"
-    if isinstance(expr, Logical):
-        left = compile_filter(expr.left, params)
-        right = compile_filter(expr.right, params)
-        return f"({left} {expr.op.upper()} {right})"
-    return f"(NOT {compile_filter(expr.operand, params)})"
+@dataclass(frozen=True)
+class StoredFlow:
+    id: str
+    first_seen: float
 
 
 class RunStore:
@@ -114,11 +123,12 @@ class RunStore:
         """Columns added since a database was made by an older sandbox."""
         with self._reading() as db:
             columns = {str(row["name"]) for row in db.execute("PRAGMA table_info(runs)")}
-        if "version" not in columns:
+        if set(_ADDED_COLUMNS) - columns:
             with self._transaction() as db:
                 columns = {str(row["name"]) for row in db.execute("PRAGMA table_info(runs)")}
-                if "version" not in columns:
-                    db.execute("ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+                for name, statement in _ADDED_COLUMNS.items():
+                    if name not in columns:
+                        db.execute(statement)
 
     def _repair_keys(self) -> None:
         """Recompute sort keys written without a four-digit year (earlier sandboxes used
@@ -184,15 +194,25 @@ class RunStore:
         now: float,
         due_at: float | None = None,
         outcome: str | None = None,
+        origin: str | None = None,
+        limit: tuple[int, float] | None = None,
     ) -> StoredRun:
-        """Insert a run (``body["id"]`` is its key) and remember its flow."""
+        """Insert a run (``body["id"]`` is its key) and remember its flow.
+
+        With *limit* ``(N, window)``: only if fewer than N runs made by ``start`` in the last
+        *window* seconds have not failed (counted and inserted in one transaction, so two
+        sandboxes on one file cannot both take the last slot); else :class:`LimitReached`.
+        """
         run_id = str(body["id"])
         key = _key_of(body)
         with self._transaction() as db:
+            if limit is not None:
+                self._check_limit(db, limit, now)
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
             db.execute(
                 "INSERT INTO runs (id, flow_id, parent_id, seq, start_key, status, body,"
-                " created_at, due_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, due_at, outcome, version, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
                 (
                     run_id,
                     flow_id,
@@ -204,10 +224,23 @@ class RunStore:
                     now,
                     due_at,
                     outcome,
+                    origin,
                 ),
             )
             db.execute("INSERT OR IGNORE INTO flows (id, first_seen) VALUES (?, ?)", (flow_id, now))
-        return StoredRun(run_id, flow_id, parent_id, int(seq), key, body, due_at, outcome)
+        return StoredRun(run_id, flow_id, parent_id, int(seq), key, body, due_at, outcome, 1, origin)
+
+    @staticmethod
+    def _check_limit(db: sqlite3.Connection, limit: tuple[int, float], now: float) -> None:
+        allowed, window = limit
+        rows = db.execute(
+            "SELECT created_at FROM runs WHERE origin = 'start' AND status <> 'failed'"
+            " AND created_at > ? AND created_at <= ? ORDER BY created_at",
+            (now - window, now),
+        ).fetchall()
+        if len(rows) >= allowed:
+            # The slot frees when enough of the oldest have left the window.
+            raise LimitReached(float(rows[len(rows) - allowed]["created_at"]) + window)
 
     def update(self, run_id: str, body: dict[str, Any], *, keep_schedule: bool = True) -> StoredRun | None:
         """Replace a run's body (a new version); ``keep_schedule=False`` cancels a pending
@@ -293,54 +326,92 @@ class RunStore:
             row = db.execute(sql, params).fetchone()
         return None if row is None else _run(row)
 
-    def list_runs(
-        self,
-        scope: Scope,
-        *,
-        where: Expr | None = None,
-        descending: bool = True,
-        after: Cursor | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> list[StoredRun]:
-        """One page of runs, ordered by startDateTime then insertion order (keyset paging)."""
-        clauses, params = self._where(scope, where)
-        if after is not None:
-            op = "<" if descending else ">"
-            clauses.append(f"(start_key {op} ? OR (start_key = ? AND seq {op} ?))")
-            params += [after.start_key, after.start_key, after.seq]
-        direction = "DESC" if descending else "ASC"
+    def runs(self, scope: Scope) -> list[StoredRun]:
+        """Every run in *scope*, in insertion order (the query options are applied by
+        :mod:`.odata`, over the bodies)."""
+        clauses, params = self._where(scope)
         sql = "SELECT * FROM runs"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += f" ORDER BY start_key {direction}, seq {direction} LIMIT ? OFFSET ?"
-        params += [limit, offset]
-        with self._reading() as db:
-            rows = db.execute(sql, params).fetchall()
-        return [_run(row) for row in rows]
-
-    def count(self, scope: Scope, *, where: Expr | None = None) -> int:
-        clauses, params = self._where(scope, where)
-        sql = "SELECT COUNT(*) FROM runs"
         if clauses:  # fixed SQL fragments; every value is a bound parameter
             sql += " WHERE " + " AND ".join(clauses)
         with self._reading() as db:
-            (total,) = db.execute(sql, params).fetchone()
-        return int(total)
+            rows = db.execute(sql + " ORDER BY seq", params).fetchall()
+        return [_run(row) for row in rows]
 
-    def flows(self) -> list[tuple[str, float]]:
+    def latest(self) -> StoredRun | None:
+        """The run that started last (ties: the one stored last)."""
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM runs ORDER BY start_key DESC, seq DESC LIMIT 1").fetchone()
+        return None if row is None else _run(row)
+
+    def flows(self) -> list[StoredFlow]:
         """Every flow a run was created in, oldest first."""
         with self._reading() as db:
             rows = db.execute("SELECT id, first_seen FROM flows ORDER BY first_seen, id")
-            return [(str(r["id"]), float(r["first_seen"])) for r in rows.fetchall()]
+            return [StoredFlow(str(r["id"]), float(r["first_seen"])) for r in rows.fetchall()]
 
-    def flow(self, flow_id: str) -> tuple[str, float] | None:
+    def flow(self, flow_id: str) -> StoredFlow | None:
         with self._reading() as db:
             row = db.execute("SELECT id, first_seen FROM flows WHERE id = ?", (flow_id,)).fetchone()
-        return None if row is None else (str(row["id"]), float(row["first_seen"]))
+        return None if row is None else StoredFlow(str(row["id"]), float(row["first_seen"]))
+
+    # -- the schedule --------------------------------------------------------------------------
+
+    def schedule(
+        self,
+        *,
+        every: float,
+        now: float,
+        make: Callable[[float], tuple[dict[str, Any], float | None, str | None] | None],
+        flow_id: str,
+        catch_up: int = 10,
+    ) -> int:
+        """Store the runs the service's schedule owes up to *now* (ticks every *every* seconds
+        from the first time it was asked, at most *catch_up* missed ones), each from
+        ``make(tick)`` → (body, due_at, outcome), or None for a tick that is skipped. One
+        transaction: two sandboxes on one file make each tick once. Returns how many."""
+        with self._transaction() as db:
+            state = {str(r["key"]): str(r["value"]) for r in db.execute("SELECT key, value FROM meta")}
+            anchor = _float(state.get("schedule.anchor"))
+            if anchor is None or _float(state.get("schedule.every")) != every or anchor > now:
+                anchor, done = now, -1
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schedule.anchor', ?)", (repr(anchor),))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schedule.every', ?)", (repr(every),))
+            else:
+                done = int(_float(state.get("schedule.done")) or 0)
+            due = int((now - anchor) // every)
+            if due <= done:
+                return 0
+            made = 0
+            for tick in range(max(done + 1, due - catch_up + 1), due + 1):
+                at = anchor + tick * every
+                planned = make(at)
+                if planned is None:
+                    continue
+                body, due_at, outcome = planned
+                (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()
+                db.execute(
+                    "INSERT INTO runs (id, flow_id, parent_id, seq, start_key, status, body,"
+                    " created_at, due_at, outcome, version, origin)"
+                    " VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, 1, 'schedule')",
+                    (str(body["id"]), flow_id, seq, _key_of(body), str(body.get("status", "")),
+                     _dumps(body), at, due_at, outcome),
+                )
+                db.execute("INSERT OR IGNORE INTO flows (id, first_seen) VALUES (?, ?)", (flow_id, at))
+                made += 1
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schedule.done', ?)", (str(due),))
+        return made
+
+    def started_since(self, since: float) -> list[float]:
+        """When the runs made by ``start`` after *since* were made (for the schedule's skip rule)."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT created_at FROM runs WHERE origin = 'start' AND created_at > ? ORDER BY created_at",
+                (since,),
+            ).fetchall()
+        return [float(r["created_at"]) for r in rows]
 
     @staticmethod
-    def _where(scope: Scope, expr: Expr | None) -> tuple[list[str], list[object]]:
+    def _where(scope: Scope) -> tuple[list[str], list[object]]:
         where: list[str] = []
         params: list[object] = []
         if scope.flow_id is not None:
@@ -349,9 +420,14 @@ class RunStore:
         if scope.parent_id is not None:
             where.append("parent_id = ?")
             params.append(scope.parent_id)
-        if expr is not None:
-            where.append(compile_filter(expr, params))
         return where, params
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
 
 
 def _dumps(body: dict[str, Any]) -> str:
@@ -375,4 +451,5 @@ def _run(row: sqlite3.Row) -> StoredRun:
         due_at=row["due_at"],
         outcome=row["outcome"],
         version=int(row["version"]),
+        origin=row["origin"],
     )

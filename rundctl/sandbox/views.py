@@ -1,7 +1,10 @@
 """What Graph shows: the JSON shapes of runs, flows, activities, statistics and errors.
 
 Pure functions from stored data to JSON-ready dicts; no SQL, no sockets, no decisions (those
-are in :mod:`.backend`). The shapes follow the published industryData types (docs/api.md).
+are in :mod:`.backend`). The shapes follow the published industryData types (docs/api.md) as
+Microsoft's beta metadata and SDK models declare them: property names, ``@odata.type``
+values, and the concrete types of abstract ones (an ``inboundFlow`` is an
+``inboundFileFlow``; an ``industryDataConnector`` an ``azureDataLakeConnector``).
 """
 
 from __future__ import annotations
@@ -11,24 +14,23 @@ from typing import Any
 
 from rundctl.sandbox import odata
 from rundctl.sandbox.messages import GraphError
-from rundctl.sandbox.store import StoredRun
+from rundctl.sandbox.store import StoredFlow, StoredRun
 
-RUN_TYPE = "#microsoft.graph.industryData.industryDataRun"
-FLOW_TYPE = "#microsoft.graph.industryData.inboundFileFlow"
-SEED_PROPERTIES = (
-    "id",
-    "displayName",
-    "startDateTime",
-    "endDateTime",
-    "status",
-    "blockingError",
-    "statistics",
-)
-PUBLISHED_PROPERTIES = SEED_PROPERTIES[:-1]
+_NS = "#microsoft.graph.industryData."
+RUN_TYPE = _NS + "industryDataRun"
+ACTIVITY_TYPE = _NS + "inboundFlowActivity"
+FLOW_TYPE = _NS + "inboundFileFlow"
+CONNECTOR_TYPE = _NS + "azureDataLakeConnector"
+YEAR_TYPE = _NS + "yearTimePeriodDefinition"
+ROOT_TYPE = _NS + "industryDataRoot"
+STATISTICS_TYPE = _NS + "industryDataRunStatistics"
+# Ids the sandbox derives (uuid5), so that the same flow always has the same connector and year.
+_IDS = uuid.UUID("8f0c7d1e-2b3a-4c5d-9e6f-0a1b2c3d4e5f")
+ROOT_ID = str(uuid.uuid5(_IDS, "industryDataRoot"))
 
 
 # ---------------------------------------------------------------------------------------------
-# Entities
+# Runs
 
 
 def etag(run: StoredRun) -> str:
@@ -61,21 +63,69 @@ def published_view(run: StoredRun) -> dict[str, Any]:
     }
 
 
-def entity(context: str, view: dict[str, Any], select: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """One entity with its ``@odata.context`` first and ``$select`` applied."""
-    return {"@odata.context": context, **odata.apply_select(view, select)}
+def entity(context: str, view: dict[str, Any]) -> dict[str, Any]:
+    """One entity with its ``@odata.context`` first."""
+    return {"@odata.context": context, **view}
 
 
-def flow_view(flow_id: str, first_seen: float) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------------
+# Flows, their data connectors and years
+
+
+def flow_view(flow: StoredFlow) -> dict[str, Any]:
     return {
         "@odata.type": FLOW_TYPE,
-        "id": flow_id,
-        "displayName": f"Sandbox flow {flow_id[:8]}",
+        "id": flow.id,
+        "displayName": f"Sandbox flow {flow.id[:8]}",
         "dataDomain": "educationRostering",
-        "effectiveDateTime": odata.format_timestamp(first_seen),
+        "effectiveDateTime": odata.format_timestamp(flow.first_seen),
         "expirationDateTime": None,
         "readinessStatus": "ready",
     }
+
+
+def connector_id(flow: StoredFlow) -> str:
+    return str(uuid.uuid5(_IDS, f"dataConnector:{flow.id}"))
+
+
+def connector_view(flow: StoredFlow) -> dict[str, Any]:
+    """The flow's data connector: an Azure Data Lake (file) connector, as a file flow has."""
+    return {
+        "@odata.type": CONNECTOR_TYPE,
+        "id": connector_id(flow),
+        "displayName": f"Sandbox connector {flow.id[:8]}",
+        "fileFormat": None,
+    }
+
+
+def year_of(flow: StoredFlow) -> int:
+    """The calendar year (UTC) the flow was first seen in."""
+    return odata.utc(flow.first_seen).year
+
+
+def year_id(year: int) -> str:
+    return str(uuid.uuid5(_IDS, f"year:{year:04d}"))
+
+
+def year_view(year: int) -> dict[str, Any]:
+    return {
+        "@odata.type": YEAR_TYPE,
+        "id": year_id(year),
+        "displayName": f"{year:04d}",
+        "startDate": f"{year:04d}-01-01",
+        "endDate": f"{year:04d}-12-31",
+        "year": {"code": f"{year:04d}"},
+    }
+
+
+def root_view() -> dict[str, Any]:
+    """``GET /external/industryData``: the industryDataRoot singleton (an entity with an id
+    and navigations only)."""
+    return {"@odata.type": ROOT_TYPE, "id": ROOT_ID}
+
+
+# ---------------------------------------------------------------------------------------------
+# Activities and statistics
 
 
 def _activity_status(run_status: object) -> str:
@@ -86,7 +136,7 @@ def _activity_status(run_status: object) -> str:
     return "unknownFutureValue"
 
 
-def _activity_id(run: StoredRun) -> str:
+def activity_id(run: StoredRun) -> str:
     return str(uuid.uuid5(uuid.UUID(run.id), run.flow_id))
 
 
@@ -94,8 +144,8 @@ def run_activities(run: StoredRun) -> list[dict[str, Any]]:
     """One inbound flow activity per run: the flow it ran in."""
     return [
         {
-            "@odata.type": "#microsoft.graph.industryData.inboundFlowActivity",
-            "id": _activity_id(run),
+            "@odata.type": ACTIVITY_TYPE,
+            "id": activity_id(run),
             "displayName": f"Sandbox flow {run.flow_id[:8]}",
             "status": _activity_status(run.body.get("status")),
             "blockingError": run.body.get("blockingError"),
@@ -117,7 +167,7 @@ def run_statistics(run: StoredRun, counts: dict[str, int]) -> dict[str, Any]:
 
     activity = run_activities(run)[0]
     return {
-        "@odata.type": "#microsoft.graph.industryData.industryDataRunStatistics",
+        "@odata.type": STATISTICS_TYPE,
         "runId": run.id,
         "status": run.body.get("status"),
         "activityStatistics": [
@@ -156,21 +206,34 @@ def run_statistics(run: StoredRun, counts: dict[str, int]) -> dict[str, Any]:
 def error_envelope(
     error: GraphError, *, now: float, request_id: str, client_request_id: str
 ) -> dict[str, Any]:
-    """``{"error": {code, message, [target, details,] innerError: {date, request-id, ...}}}``."""
+    """``{"error": {code, message, [target, details,] innerError: {..., date, request-id,
+    client-request-id}}}``."""
     body: dict[str, Any] = {"code": error.code, "message": _unicode(error.message)}
     if error.target is not None:
         body["target"] = _unicode(error.target)
     if error.details is not None:
         body["details"] = [{k: _unicode(v) for k, v in detail.items()} for detail in error.details]
-    inner: dict[str, str] = {} if error.inner_code is None else {"code": error.inner_code}
     body["innerError"] = {
-        **inner,
+        **error.inner,
         # Graph's innerError.date has no zone designator.
         "date": odata.iso_seconds(odata.utc(now)),
         "request-id": request_id,
         "client-request-id": client_request_id,
     }
     return {"error": body}
+
+
+def throttled(headers: list[tuple[str, str]]) -> GraphError:
+    """A 429 as Graph's throttling documentation shows it (learn.microsoft.com/graph/throttling):
+    code ``TooManyRequests``, innerError ``{"code": "429", "message": "Please retry after",
+    "status": "429"}``."""
+    return GraphError(
+        429,
+        "TooManyRequests",
+        "Please retry again later.",
+        headers=headers,
+        inner={"code": "429", "message": "Please retry after", "status": "429"},
+    )
 
 
 def _unicode(text: str) -> str:
@@ -189,3 +252,13 @@ def validation_error(problems: list[Any]) -> GraphError:
         message = f"{len(problems)} problems: {shown}{more}"
     details = [{"code": "invalidValue", "message": str(p), "target": p.path} for p in problems]
     return GraphError(400, "invalidRequest", message, target=first.path, details=details)
+
+
+def duration_text(seconds: float) -> str:
+    """``12 hours``, ``1 minute``, ``90 seconds``: a window as people say it."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    shown = f"{seconds:g}"
+    return f"{shown} second{'' if shown == '1' else 's'}"
