@@ -299,3 +299,29 @@ def test_the_flags_reach_the_server(tmp_path: Path) -> None:
     helper.join(5)
     assert result.exit_code == 0
     assert seen == {"draft": 400, "listed": 1, "starts": [202, 429]}
+
+
+def test_reads_take_no_write_lock_when_no_tick_is_due(
+    make_sandbox: Factory, clock: Clock, tmp_path: Path
+) -> None:
+    """Another process holding the write lock does not turn reads into 503s: the schedule writes
+    only when a tick is due."""
+    import sqlite3
+
+    db = tmp_path / "locked.db"
+    base = make_sandbox(db=str(db), clock=clock, schedule_every=HOUR, db_busy_timeout=0.05).base_url
+    assert len(runs(base)) == 1  # tick 0 made
+    clock.now += 10
+    assert runs(base)[0]["status"] == "completed"  # and settled
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        clock.now += 60
+        assert requests.get(base + RUNS).status_code == 200
+        clock.now += HOUR  # a tick is due, and the database is locked: 503, nothing half-made
+        busy = requests.get(base + RUNS)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    finally:
+        other.rollback()
+        other.close()
+    assert len(runs(base)) == 2

@@ -12,7 +12,7 @@ them (the ``$`` prefix is optional):
   **unquoted**; ``eq null`` / ``ne null``; ``in (...)``; ``has`` on enums; ``and or not`` and
   parentheses; ``startswith endswith contains`` and ``tolower toupper``.
 - ``$orderby``: any of those properties, several, each ``asc`` or ``desc``.
-- ``$top`` (0-999), ``$skip``, ``$count=true|false``, ``$select`` (structural properties),
+- ``$top`` (0-999), ``$skip``, ``$count=true|false``, ``$select`` (properties; a navigation adds nothing),
   ``$expand`` (declared navigations, with nested ``$select $filter $orderby $top $skip
   $count $expand``), and the sandbox's own opaque ``$skiptoken`` (keyset paging).
 
@@ -703,9 +703,14 @@ def parse_select(text: str, entity: EntityType) -> tuple[str, ...] | None:
         if name == "*":
             return None
         prop = entity.property(name)
+        navigation = entity.navigation(name) if prop is None else None
+        if navigation is not None:
+            # Legal OData: it selects the navigation link, which minimal metadata does not
+            # write; the related entities come with $expand.
+            if navigation.name not in chosen:
+                chosen.append(navigation.name)
+            continue
         if prop is None:
-            if entity.navigation(name) is not None:
-                raise QueryError(f"Invalid $select: '{name}' is a navigation property; use $expand={name}.")
             known = ", ".join(p.name for p in entity.properties)
             raise QueryError(
                 f"Invalid $select: could not find a property named '{name}' on type '{entity.name}'; "

@@ -368,19 +368,20 @@ class RunStore:
         """Store the runs the service's schedule owes up to *now* (ticks every *every* seconds
         from the first time it was asked, at most *catch_up* missed ones), each from
         ``make(tick)`` → (body, due_at, outcome), or None for a tick that is skipped. One
-        transaction: two sandboxes on one file make each tick once. Returns how many."""
+        transaction: two sandboxes on one file make each tick once. Returns how many.
+
+        Nothing due (the usual case of a read) takes no write lock."""
+        with self._reading() as db:
+            if self._schedule_state(db, every, now) is None:
+                return 0
         with self._transaction() as db:
-            state = {str(r["key"]): str(r["value"]) for r in db.execute("SELECT key, value FROM meta")}
-            anchor = _float(state.get("schedule.anchor"))
-            if anchor is None or _float(state.get("schedule.every")) != every or anchor > now:
-                anchor, done = now, -1
+            state = self._schedule_state(db, every, now)
+            if state is None:
+                return 0
+            anchor, done, due = state
+            if done < 0:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schedule.anchor', ?)", (repr(anchor),))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schedule.every', ?)", (repr(every),))
-            else:
-                done = int(_float(state.get("schedule.done")) or 0)
-            due = int((now - anchor) // every)
-            if due <= done:
-                return 0
             made = 0
             for tick in range(max(done + 1, due - catch_up + 1), due + 1):
                 at = anchor + tick * every
@@ -400,6 +401,18 @@ class RunStore:
                 made += 1
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schedule.done', ?)", (str(due),))
         return made
+
+    @staticmethod
+    def _schedule_state(db: sqlite3.Connection, every: float, now: float) -> tuple[float, int, int] | None:
+        """(anchor, last tick made or -1 for a new schedule, tick due now), or None when no
+        tick is due."""
+        state = {str(r["key"]): str(r["value"]) for r in db.execute("SELECT key, value FROM meta")}
+        anchor = _float(state.get("schedule.anchor"))
+        if anchor is None or _float(state.get("schedule.every")) != every or anchor > now:
+            return now, -1, 0  # a new schedule (or a changed period): its first tick is now
+        done = int(_float(state.get("schedule.done")) or 0)
+        due = int((now - anchor) // every)
+        return None if due <= done else (anchor, done, due)
 
     def started_since(self, since: float) -> list[float]:
         """When the runs made by ``start`` after *since* were made (for the schedule's skip rule)."""
