@@ -22,13 +22,21 @@ def sandbox_db_path(env: Mapping[str, str]) -> str:
     return str(paths.sandbox_db(env))
 
 
-def _embedded_sandbox(db: str) -> tuple[Any, str]:
+SURFACE_ENV = "RUNDCTL_SANDBOX_SURFACE"
+
+
+def _embedded_sandbox(db: str, surface: str = "both") -> tuple[Any, str]:
     """Start the in-process sandbox on *db*; a store that cannot be opened is exit 2."""
     import sqlite3
 
+    from rundctl.sandbox.options import parse_surface
     from rundctl.sandbox.server import Sandbox, SandboxOptions
 
-    sandbox = Sandbox(SandboxOptions(port=0, db=db))
+    try:
+        chosen = parse_surface(surface or "both")
+    except ValueError as exc:
+        raise UsageError(f"{SURFACE_ENV}: {exc}") from None
+    sandbox = Sandbox(SandboxOptions(port=0, db=db, surface=chosen))
     try:
         return sandbox, sandbox.start()
     except (sqlite3.Error, OSError) as exc:
@@ -46,7 +54,8 @@ def open_client(deps: Deps, conn: ConnSettings, *, pool: int = 1) -> Iterator[Gr
     sandbox = None
     base_url = conn.endpoint.url
     if conn.endpoint.sandbox:
-        sandbox, base_url = _embedded_sandbox(sandbox_db_path(deps.env))
+        sandbox, base_url = _embedded_sandbox(sandbox_db_path(deps.env),
+                                              deps.env.get(SURFACE_ENV, "both"))
     assert base_url is not None
     session = deps.session_factory()
     if pool > 10:  # requests keeps 10 connections per host unless told otherwise

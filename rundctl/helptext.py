@@ -124,6 +124,8 @@ ENVIRONMENT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
          "~/.cache)."),
         ("RUNDCTL_SANDBOX_DB", "the SQLite file of --endpoint sandbox (default "
          "$XDG_DATA_HOME/rundctl/sandbox.db)."),
+        ("RUNDCTL_SANDBOX_SURFACE", "the API surfaces --endpoint sandbox serves: both "
+         "(default), published (Microsoft's paths only) or draft (the Create-run paths only)."),
         ("RUNDCTL_SANDBOX_REQUIRE_TOKEN", "rundctl sandbox --require-token: the bearer token "
          "the sandbox demands of every request."),
     )),

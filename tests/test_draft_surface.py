@@ -70,8 +70,7 @@ def test_against_the_sandbox_published_surface(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
-        if not url:
-            pytest.skip("this sandbox has no --surface yet")
+        assert url, proc.stderr.read() if proc.stderr else ""
         created = subprocess.run([rundctl_exe(), "create", "--flow", FLOW, "-f", "-",
                                   "--endpoint", url], input=json.dumps(RUN), text=True,
                                  capture_output=True, timeout=60)
@@ -85,3 +84,14 @@ def test_against_the_sandbox_published_surface(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_embedded_sandbox_takes_its_surface_from_the_environment(tmp_path: Path) -> None:
+    env = {"RUNDCTL_SANDBOX_DB": str(tmp_path / "s.db"), "RUNDCTL_SANDBOX_SURFACE": "published"}
+    res = invoke(["create", "--endpoint", "sandbox", "--flow", FLOW, "-f", "-"], env=env,
+                 stdin=json.dumps(RUN).encode())
+    _says_published(res)
+    listed = invoke(["list", "--endpoint", "sandbox", "-o", "json"], env=env)
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    bad = invoke(["list", "--endpoint", "sandbox"], env={**env, "RUNDCTL_SANDBOX_SURFACE": "x"})
+    assert bad.exit_code == 2 and "RUNDCTL_SANDBOX_SURFACE" in bad.stderr
