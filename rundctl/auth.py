@@ -531,7 +531,7 @@ def resolve(
     check_token_destination(endpoint, cloud)
     try:
         credential, source, details = _build_entra(mode, opts, cloud, env, can_prompt)
-    except ValueError as exc:  # e.g. no OS keyring for the cache, a malformed setting
+    except (ValueError, OSError) as exc:  # no OS keyring, a malformed setting, a missing file
         raise NotAuthenticated(f"--auth {mode}: {_first_line(exc)}", hint=FIX_HINT) from None
     tokens = EntraTokens(credential, cloud.scope, mode, clock)
     return Credential(mode, source, tokens.get, tokens.refresh, details)

@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable
 
 # Anything shaped like a JWT (three base64url segments, header starting "eyJ").
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+# A credential after "Bearer": long enough to be one (12+ characters), so prose such as
+# "a bearer token (...)" stays readable.
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]{12,}")
 # Every character that is not printable ASCII is looked at; most of them are kept.
 _CANDIDATE = re.compile(r"[^\x20-\x7e]")
 # Cc controls, Cf format, Cs surrogates, Zl/Zp separators, Cn unassigned (a future format

@@ -126,8 +126,6 @@ def test_a_bad_token_file_exits_4(tmp_path, content, text) -> None:
     assert text in res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the redactor's 'Bearer <token>' pattern masks rundctl's own "
-                   "message: it prints 'does not look like a bearer *** (it contains ...)'")
 def test_the_message_about_a_malformed_token_is_printed_whole(tmp_path) -> None:
     path = tmp_path / "tok"
     path.write_bytes(b"two words")
@@ -207,9 +205,6 @@ def test_a_wrong_client_secret_exits_4_with_one_readable_line(entra, locked) -> 
     assert "Traceback" not in res.stderr and "not-the-secret" not in res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="CertificateCredential raises FileNotFoundError for a "
-                   "missing AZURE_CLIENT_CERTIFICATE_PATH; auth.resolve catches only ValueError, "
-                   "so it is reported as an internal error (exit 1, 'a bug') instead of exit 4")
 def test_a_missing_certificate_file_exits_4(entra, locked, tmp_path) -> None:
     env = cloud_env(entra, locked, AZURE_CLIENT_CERTIFICATE_PATH=str(tmp_path / "none.pem"))
     res = invoke(["list", "--flow", FLOW, "--auth", "environment"], env=env)
