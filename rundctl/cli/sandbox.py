@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rundctl.cli.complete import complete_start_outcome
 from rundctl.cli.context import current_deps, renderer, say
 from rundctl.cli.options import FAULTS, Param, option_group
 from rundctl.errors import UsageError
@@ -21,7 +22,8 @@ RequireTokenOpt = Annotated[str | None, typer.Option(
 RunSecondsOpt = Annotated[float, typer.Option(
     "--run-seconds", metavar="SECONDS", min=0, help="How long runs made by 'start' stay running.")]
 StartOutcomeOpt = Annotated[str, typer.Option(
-    "--start-outcome", metavar="STATUS", help="Final status of runs made by 'start'.")]
+    "--start-outcome", metavar="STATUS", help="Final status of runs made by 'start'.",
+    autocompletion=complete_start_outcome)]
 SurfaceOpt = Annotated[str, typer.Option(
     "--surface", metavar="both|published|draft",
     help="Which API to serve: both, Graph's published paths only, or the draft create paths only.")]
