@@ -10,7 +10,7 @@ from rundctl.cli.complete import complete_start_outcome
 from rundctl.cli.context import current_deps, renderer, say
 from rundctl.cli.options import FAULTS, Param, option_group
 from rundctl.errors import UsageError
-from rundctl.sandbox.faults import FAULT_SETTINGS, FaultSetting, fault_options
+from rundctl.sandbox.flags import FAULT_SETTINGS, FaultSetting
 
 HostOpt = Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", metavar="PORT", min=0, max=65535,
@@ -97,6 +97,8 @@ def sandbox(
         raise UsageError(f"--schedule-every: {exc}") from None
     if not is_loopback_host(host):
         say(deps, f"warning: the sandbox listens on {host}, beyond loopback")
+    from rundctl.sandbox.faults import fault_options
+
     try:
         server = Sandbox(SandboxOptions(
             host=host, port=port, db=db, require_token=require_token, run_seconds=run_seconds,
