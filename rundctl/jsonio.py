@@ -56,6 +56,11 @@ _SURROGATE = "[\ud800-\udfff]"
 _SURROGATE_HINT = r"\\u[dD][89a-fA-F]|[\ud800-\udfff]"
 
 
+def expected(what: str, value: object) -> str:
+    """The problem text for a value of the wrong JSON type: ``expected X, got string``."""
+    return f"expected {what}, got {json_type(value)}"
+
+
 def json_type(value: object) -> str:
     """The JSON name of a parsed value's type: object, array, string, number, boolean, null."""
     if value is None:

@@ -69,7 +69,7 @@ def test_the_client_and_the_sandbox_meet_only_over_http() -> None:
 
 def test_model_and_errors_import_nothing_heavy_from_the_project() -> None:
     assert _imports(PACKAGE / "errors.py") == set()
-    allowed = ("rundctl.vocab", "rundctl.errors", "rundctl.jsonio")
+    allowed = ("rundctl.vocab", "rundctl.errors", "rundctl.jsonio", "rundctl.timestamps")
     for module in _imports(PACKAGE / "model.py") - {"rundctl"}:
         assert _in(module, *allowed), module
 
