@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -55,6 +54,10 @@ from rundctl.errors import (
 )
 from rundctl.redact import ci_safe_line, safe_message
 from rundctl.retry import Failure, Kind, decide, outcome
+from rundctl.transport import Deadline as Deadline
+from rundctl.transport import Gate as Gate
+from rundctl.transport import NoAuth as NoAuth
+from rundctl.transport import TokenAuth as TokenAuth
 from rundctl.wire import RequestPlan, plan_request
 
 CONNECT_TIMEOUT = 10.0
@@ -84,54 +87,6 @@ DEBUG_HEADERS = (
 )
 
 
-class TokenAuth(requests.auth.AuthBase):
-    """Adds ``Authorization: Bearer`` from a token provider at send time."""
-
-    def __init__(
-        self, get_token: Callable[[], str], refresh: Callable[[], bool] | None = None
-    ) -> None:
-        self._get_token = get_token
-        self._refresh = refresh
-
-    def refresh(self) -> bool:
-        """Force a new token (after a 401); False for a static token."""
-        return self._refresh() if self._refresh is not None else False
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        self.last = self._get_token()
-        r.headers["Authorization"] = f"Bearer {self.last}"
-        return r
-
-    last: str | None = None
-
-
-class NoAuth(requests.auth.AuthBase):
-    """Sends no credential at all — and keeps requests from consulting ``~/.netrc``."""
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers.pop("Authorization", None)
-        return r
-
-
-@dataclass
-class Deadline:
-    """The wall-clock budget of one command (``--timeout``), on an injected monotonic clock."""
-
-    seconds: float
-    monotonic: Callable[[], float] = time.monotonic
-    start: float = field(default=-1.0)
-
-    def __post_init__(self) -> None:
-        if self.start < 0:
-            self.start = self.monotonic()
-
-    def remaining(self) -> float:
-        return self.seconds - (self.monotonic() - self.start)
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-
 class Response(NamedTuple):
     status: int
     headers: Mapping[str, str]
@@ -139,30 +94,6 @@ class Response(NamedTuple):
     client_request_id: str
     request_id: str | None
     sent_at: float
-
-
-class Gate:
-    """A pause shared by parallel workers (bulk create): Retry-After stops them all."""
-
-    def __init__(self, monotonic: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        import threading
-
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._until = max(self._until, self._monotonic() + seconds)
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                remaining = self._until - self._monotonic()
-            if remaining <= 0:
-                return
-            self._sleep(min(remaining, 1.0))
 
 
 class AttemptFailed(Exception):

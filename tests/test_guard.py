@@ -62,7 +62,7 @@ def test_the_client_and_the_sandbox_meet_only_over_http() -> None:
         bad = {m for m in _imports(path)
                if _in(m, "rundctl.client", "rundctl.connect", "rundctl.runs", "rundctl.ops")}
         assert not bad, f"{_module(path)} imports the client side: {sorted(bad)}"
-    for name in ("client", "answers", "runs", "retry", "wire", "routes"):
+    for name in ("client", "answers", "transport", "runs", "retry", "wire", "routes"):
         bad = {m for m in _imports(PACKAGE / f"{name}.py") if _in(m, "rundctl.sandbox")}
         assert not bad, f"rundctl.{name} imports the sandbox: {sorted(bad)}"
 
