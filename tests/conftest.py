@@ -8,10 +8,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,24 @@ def read_pty(master: int, timeout: float = 20) -> bytes:
             break
         chunks.append(data)
     return b"".join(chunks)
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start in-process sandboxes (``make(**SandboxOptions fields)``) on an ephemeral port and
+    a database in tmp_path; every one started is stopped after the test."""
+    from rundctl.sandbox.server import Sandbox, SandboxOptions
+
+    started: list[Sandbox] = []
+
+    def make(**options: Any) -> Sandbox:
+        options.setdefault("port", 0)
+        options.setdefault("db", str(tmp_path / "sandbox.db"))
+        sandbox = Sandbox(SandboxOptions(**options))
+        sandbox.start()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()

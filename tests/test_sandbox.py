@@ -53,21 +53,6 @@ def run_body(**overrides: Any) -> dict[str, Any]:
 Factory = Callable[..., Sandbox]
 
 
-@pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[Factory]:
-    started: list[Sandbox] = []
-
-    def make(**options: Any) -> Sandbox:
-        options.setdefault("port", 0)
-        options.setdefault("db", str(tmp_path / "sandbox.db"))
-        sandbox = Sandbox(SandboxOptions(**options))
-        sandbox.start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,21 +28,6 @@ RUNS = f"/industryData/incomingFlows/{FLOW}/runs"
 Factory = Callable[..., Sandbox]
 
 
-@pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[Factory]:
-    started: list[Sandbox] = []
-
-    def make(**options: Any) -> Sandbox:
-        options.setdefault("port", 0)
-        options.setdefault("db", str(tmp_path / "sandbox.db"))
-        sandbox = Sandbox(SandboxOptions(**options))
-        sandbox.start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
 
 
 def address(sandbox: Sandbox) -> tuple[str, int]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rundctl.sandbox.server import START_FLOW_ID, Sandbox, SandboxOptions
+from rundctl.sandbox.server import START_FLOW_ID, Sandbox
 
 requests = pytest.importorskip("requests")  # TID253: not a module-level import
 
@@ -50,21 +50,6 @@ class Clock:
 Factory = Callable[..., Sandbox]
 
 
-@pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[Factory]:
-    started: list[Sandbox] = []
-
-    def make(**options: Any) -> Sandbox:
-        options.setdefault("port", 0)
-        options.setdefault("db", str(tmp_path / "sandbox.db"))
-        sandbox = Sandbox(SandboxOptions(**options))
-        sandbox.start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ Graph's 400 envelope naming it — never silently ignored. Over real HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from rundctl.sandbox.server import START_FLOW_ID, Sandbox, SandboxOptions
+from rundctl.sandbox.server import START_FLOW_ID, Sandbox
 
 requests = pytest.importorskip("requests")  # TID253: not a module-level import
 
@@ -35,21 +34,6 @@ class Clock:
 Factory = Callable[..., Sandbox]
 
 
-@pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[Factory]:
-    started: list[Sandbox] = []
-
-    def make(**options: Any) -> Sandbox:
-        options.setdefault("port", 0)
-        options.setdefault("db", str(tmp_path / "sandbox.db"))
-        sandbox = Sandbox(SandboxOptions(**options))
-        sandbox.start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
 
 
 @pytest.fixture
