@@ -10,8 +10,6 @@ from typing import Any
 
 from rundctl import routes
 from rundctl.auth import auto_mode
-from rundctl.deps import Deps
-from rundctl.render import to_json
 from rundctl.settings import ConnSettings
 from rundctl.wire import plan_request
 
@@ -43,21 +41,3 @@ def describe_create(
         "headers": headers,
         "body": json.loads(plan.body),
     }
-
-
-def show(
-    deps: Deps, fmt: str, conn: ConnSettings, flow: str, parent: str | None,
-    payload: dict[str, Any],
-) -> None:
-    request = describe_create(conn, flow, parent, payload, deps.env)
-    if fmt == "none":
-        return
-    if fmt in ("json", "ndjson"):
-        deps.stdout.write(to_json(request, indent=2 if fmt == "json" else None) + "\n")
-    elif fmt == "id":
-        deps.stdout.write(request["url"] + "\n")
-    else:
-        lines = [f"{request['method']} {request['url']}"]
-        lines += [f"{k}: {v}" for k, v in request["headers"].items()]
-        deps.stdout.write("\n".join(lines) + "\n\n" + to_json(request["body"]) + "\n")
-    deps.stdout.flush()
